@@ -1,0 +1,86 @@
+"""The ``dolma`` command: ``dolma <command> [-c config.yaml] [--dotted.key value ...]``.
+
+Each command is a config struct (its keys are the ``--help`` text) and a function that runs it. A user
+mistake (a :class:`DolmaError`) prints one line and exits 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dolma import config
+from dolma.errors import DolmaError
+
+
+@dataclass(frozen=True)
+class Command:
+    module: str
+    """Module holding ``Config`` (a config struct, or None) and ``main(config) -> int``."""
+    summary: str
+
+
+COMMANDS: dict[str, Command] = {
+    "tag": Command("dolma.commands.tag", "tag documents with taggers, writing attribute shards beside them"),
+    "list": Command("dolma.commands.list_taggers", "list taggers with their descriptions and parameters"),
+}
+
+
+def _parser(name: str, command: Command, config_cls: Any) -> argparse.ArgumentParser:
+    epilog = ""
+    if config_cls is not None:
+        keys = "\n".join(config.describe(config_cls))
+        epilog = (
+            "Config keys (in the YAML/JSON file, or as --key value; nested keys as --section.key value):\n"
+            f"{keys}\n"
+        )
+    parser = argparse.ArgumentParser(
+        prog=f"dolma {name}",
+        description=command.summary,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    if config_cls is not None:
+        parser.add_argument("-c", "--config", help="YAML or JSON config file (local or s3://)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print("usage: dolma <command> [-c config.yaml] [--key value ...]\n\ncommands:")
+        for name, command in COMMANDS.items():
+            print(f"  {name:<16}{command.summary}")
+        print("\n`dolma <command> --help` lists a command's config keys.")
+        return 0 if args else 2
+    name, rest = args[0], args[1:]
+    command = COMMANDS.get(name)
+    if command is None:
+        print(f"dolma: unknown command {name!r}; commands: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(command.module)
+    config_cls = getattr(module, "Config", None)
+    parser = _parser(name, command, config_cls)
+    known, overrides = parser.parse_known_args(rest)
+    run: Callable[[Any], int] = module.main
+    try:
+        if config_cls is None:
+            if overrides:
+                parser.error(f"unexpected arguments: {' '.join(overrides)}")
+            return run(None)
+        cfg = config.load(config_cls, known.config, overrides)
+        return run(cfg)
+    except DolmaError as exc:
+        print(f"dolma {name}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"dolma {name}: interrupted; completed shards are kept and a rerun resumes", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per CLI command: a ``Config`` struct (the command's keys) and ``main(config) -> int``."""

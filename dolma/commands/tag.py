@@ -1,0 +1,94 @@
+"""``dolma tag``: run taggers over document shards, writing aligned attribute shards."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from msgspec import Meta
+
+from dolma import io, layout, registry
+from dolma.commands.shared import RunConfig, print_summary
+from dolma.errors import ConfigError
+from dolma.executors import run_tasks
+from dolma.tagging import TaggerSpec, TagTask
+
+
+class Config(RunConfig):
+    documents: Annotated[list[str], Meta(description="document shard paths or globs, local or s3://")] = []
+    destination: Annotated[
+        list[str] | None,
+        Meta(description="one output prefix per documents entry (default: <prefix>/attributes/<experiment>/)"),
+    ] = None
+    taggers: Annotated[
+        list[str | dict[str, dict[str, Any] | None]],
+        Meta(description="tagger names, or {name: {param: value}} to set parameters"),
+    ] = []
+    tagger_modules: Annotated[list[str], Meta(description="plugin modules or .py files to load")] = []
+    experiment: Annotated[
+        str | None, Meta(description="attribute directory and key prefix (default: the single tagger's name)")
+    ] = None
+    batch_size: Annotated[int, Meta(description="documents per predict_batch call")] = 256
+
+
+def tagger_specs(entries: list[str | dict[str, dict[str, Any] | None]]) -> tuple[TaggerSpec, ...]:
+    specs = []
+    for entry in entries:
+        if isinstance(entry, str):
+            specs.append(TaggerSpec(entry))
+            continue
+        for name, params in entry.items():
+            specs.append(TaggerSpec(name, dict(params or {})))
+    names = [spec.name for spec in specs]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ConfigError(f"taggers: {', '.join(repeated)} listed more than once (attribute names would collide)")
+    for spec in specs:
+        registry.make_params(spec.name, spec.params)  # unknown names and bad parameters fail here, up front
+    return tuple(specs)
+
+
+def plan(config: Config) -> list[TagTask]:
+    registry.load_modules(config.tagger_modules)
+    if not config.documents:
+        raise ConfigError("documents: give at least one path or glob")
+    if not config.taggers:
+        raise ConfigError("taggers: give at least one tagger (`dolma list` shows them)")
+    specs = tagger_specs(config.taggers)
+    experiment = config.experiment or (specs[0].name if len(specs) == 1 else None)
+    if not experiment:
+        raise ConfigError("experiment: required when more than one tagger runs (it names the attribute directory)")
+    if config.destination is not None and len(config.destination) != len(config.documents):
+        raise ConfigError(
+            f"destination: {len(config.destination)} entries for {len(config.documents)} documents entries; "
+            "give one destination per documents entry"
+        )
+    tasks = []
+    for i, pattern in enumerate(config.documents):
+        for path in io.expand_globs([pattern], "documents"):
+            if config.destination is None:
+                out = layout.attribute_path(path, experiment)
+            else:
+                out = layout.destination_path(path, pattern, config.destination[i])
+            tasks.append(
+                TagTask(
+                    document_path=path,
+                    attribute_path=out,
+                    experiment=experiment,
+                    taggers=specs,
+                    plugins=tuple(config.tagger_modules),
+                    skip_bad_lines=config.skip_bad_lines,
+                    batch_size=config.batch_size,
+                )
+            )
+    return tasks
+
+
+def main(config: Config) -> int:
+    tasks = plan(config)
+    if config.dryrun:
+        for task in tasks:
+            print(f"{task.document_path} -> {task.attribute_path}")
+        return 0
+    summary = run_tasks(tasks, desc="tag", **config.execute_kwargs())  # type: ignore[arg-type]
+    print_summary(summary, "dolma tag")
+    return 0

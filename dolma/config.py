@@ -1,0 +1,179 @@
+"""Typed configs: YAML/JSON loading, dotted command-line overrides and validation, all before any work.
+
+Every command's config is one ``msgspec.Struct``; its fields are the schema, the validation and the
+``--help`` text (through ``Annotated[..., Meta(description=...)]``), so a key is defined exactly once.
+Unknown keys and wrong types are errors that name the key.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+import msgspec
+import yaml
+
+from dolma import io
+from dolma.errors import ConfigError
+
+T = TypeVar("T", bound=msgspec.Struct)
+
+
+class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """Base for config structs: unknown keys are refused."""
+
+
+def load_file(path: str) -> dict[str, Any]:
+    """Read a YAML or JSON config (local or ``s3://``) into a mapping."""
+    try:
+        text = io.read_text(path)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    try:
+        data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"config file {path} does not parse: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of keys, not {type(data).__name__}")
+    return data
+
+
+def _scalar(text: str) -> Any:
+    """Parse one command-line value as YAML so ``2``, ``true``, ``0.5`` and ``[a, b]`` get their types."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def parse_overrides(args: Sequence[str]) -> dict[str, Any]:
+    """Turn ``--a.b value [value ...]`` and ``--flag`` into a nested mapping. Dashes in keys become
+    underscores (``--skip-bad-lines`` sets ``skip_bad_lines``)."""
+    out: dict[str, Any] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--") or len(arg) == 2:
+            raise ConfigError(f"unexpected argument {arg!r}: options look like --key value or --section.key value")
+        key, eq, inline = arg[2:].partition("=")
+        values: list[Any] = []
+        if eq:
+            values.append(_scalar(inline))
+        i += 1
+        while not eq and i < len(args) and not args[i].startswith("--"):
+            values.append(_scalar(args[i]))
+            i += 1
+        value: Any = True if not values else values[0] if len(values) == 1 else values
+        node = out
+        parts = [p.replace("-", "_") for p in key.split(".")]
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--{key}: {part} is given both as a value and as a section")
+        node[parts[-1]] = value
+    return out
+
+
+def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _unwrap(tp: Any) -> Any:
+    """Strip ``Annotated`` and ``Optional`` to reach the type a value must have."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(tp)[0])
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return _unwrap(args[0])
+    return tp
+
+
+def _coerce(tp: Any, value: Any) -> Any:
+    """Wrap a lone value in a list where the schema wants a list, so ``--documents a.gz`` works."""
+    tp = _unwrap(tp)
+    origin = typing.get_origin(tp)
+    if origin is list and not isinstance(value, list):
+        return [value]
+    if origin is list and isinstance(value, list):
+        (item,) = typing.get_args(tp) or (Any,)
+        return [_coerce(item, v) for v in value]
+    if isinstance(tp, type) and issubclass(tp, msgspec.Struct) and isinstance(value, dict):
+        hints = typing.get_type_hints(tp, include_extras=True)
+        by_name = {f.encode_name: f.name for f in msgspec.structs.fields(tp)}
+        return {k: _coerce(hints[by_name[k]], v) if k in by_name else v for k, v in value.items()}
+    return value
+
+
+def build(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
+    """Validate ``data`` into ``cls``; errors name the offending key."""
+    try:
+        return msgspec.convert(_coerce(cls, data), cls, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {_explain(str(exc))}") from None
+
+
+def _explain(message: str) -> str:
+    """msgspec says ``... - at `$.a.b` ``; say it as ``key a.b: ...``."""
+    text, sep, where = message.rpartition(" - at `")
+    if not sep:
+        return message
+    key = where.rstrip("`").removeprefix("$").lstrip(".") or "(top level)"
+    return f"key {key}: {text}"
+
+
+def load(cls: type[T], path: str | None, overrides: Sequence[str] = ()) -> T:
+    """Load a config file (optional), apply ``--dotted.key value`` overrides, validate into ``cls``."""
+    data = load_file(path) if path else {}
+    data = merge(data, parse_overrides(overrides))
+    return build(cls, data, source=path or "command line")
+
+
+def to_dict(config: msgspec.Struct) -> dict[str, Any]:
+    return typing.cast(dict[str, Any], msgspec.to_builtins(config))
+
+
+def describe(cls: type[msgspec.Struct], prefix: str = "") -> list[str]:
+    """One line per key (nested sections flattened as ``a.b``): type, default and description."""
+    lines = []
+    hints = typing.get_type_hints(cls, include_extras=True)
+    for f in msgspec.structs.fields(cls):
+        tp = hints[f.name]
+        doc = ""
+        if typing.get_origin(tp) is typing.Annotated:
+            for meta in typing.get_args(tp)[1:]:
+                if isinstance(meta, msgspec.Meta) and meta.description:
+                    doc = meta.description
+        inner = _unwrap(tp)
+        key = f"{prefix}{f.encode_name}"
+        if isinstance(inner, type) and issubclass(inner, msgspec.Struct):
+            lines.append(f"  {key}: section. {doc}".rstrip())
+            lines.extend(describe(inner, prefix=f"{key}."))
+            continue
+        default = ""
+        if f.default is not msgspec.NODEFAULT:
+            default = f" (default: {f.default!r})"
+        elif f.default_factory is not msgspec.NODEFAULT:
+            default = f" (default: {f.default_factory()!r})"
+        else:
+            default = " (required)"
+        lines.append(f"  {key}: {_type_name(inner)}{default}. {doc}".rstrip())
+    return lines
+
+
+def _type_name(tp: Any) -> str:
+    if isinstance(tp, type):
+        return tp.__name__
+    return str(tp).replace("typing.", "")

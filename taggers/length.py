@@ -1,0 +1,29 @@
+"""Length taggers: characters, whitespace words per document and per paragraph."""
+
+from __future__ import annotations
+
+from dolma import Document, Span, Tagger, TaggerParams, document_span, paragraph_bounds, tagger
+
+
+@tagger("char_length")
+class CharLength(Tagger):
+    """Document length in Unicode characters."""
+
+    def predict(self, doc: Document) -> dict[str, list[Span]]:
+        return {"length": document_span(doc.text, len(doc.text))}
+
+
+@tagger("whitespace_tokenizer")
+class WhitespaceWords(Tagger):
+    """Whitespace-separated word count of the document and, optionally, of each paragraph."""
+
+    class Params(TaggerParams):
+        paragraphs: bool = True
+        """Also emit one span per non-blank paragraph (split on newlines)."""
+
+    def predict(self, doc: Document) -> dict[str, list[Span]]:
+        text = doc.text
+        out: dict[str, list[Span]] = {"length": document_span(text, len(text.split()))}
+        if self.params.paragraphs:
+            out["paragraph"] = [(s, e, len(text[s:e].split())) for s, e in paragraph_bounds(text)]
+        return out
