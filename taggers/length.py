@@ -23,7 +23,8 @@ class WhitespaceWords(Tagger):
 
     def predict(self, doc: Document) -> dict[str, list[Span]]:
         text = doc.text
-        out: dict[str, list[Span]] = {"length": document_span(text, len(text.split()))}
-        if self.params.paragraphs:
-            out["paragraph"] = [(s, e, len(text[s:e].split())) for s, e in paragraph_bounds(text)]
-        return out
+        if not self.params.paragraphs:
+            return {"length": document_span(text, len(text.split()))}
+        # words never span a newline, so the document count is the sum of the paragraph counts
+        paragraphs = [(s, e, len(text[s:e].split())) for s, e in paragraph_bounds(text)]
+        return {"length": document_span(text, sum(p[2] for p in paragraphs)), "paragraph": paragraphs}
