@@ -241,8 +241,9 @@ def ensure_ray(address: str | None, num_cpus: int | None) -> None:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if address:
         ray.init(address=address, log_to_driver=False)
-    else:
+    else:  # a private instance: loopback only, no token file written to the user's home
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
 
 
@@ -268,7 +269,8 @@ def _run_ray(
         try:
             result = ray.get(done[0])
         except ray.exceptions.RayTaskError as exc:
-            failure = failure or exc.as_instanceof_cause()
+            cause = getattr(exc, "cause", None)  # the task's own exception, without Ray's traceback text
+            failure = failure or (cause if isinstance(cause, Exception) else exc.as_instanceof_cause())
             continue
         except ray.exceptions.RayError as exc:
             failure = failure or DolmaError(f"Ray task for {tasks[index].label} failed: {exc}")

@@ -1,0 +1,77 @@
+"""Executors: local pool and Ray run the same tasks with the same results; failures are reported."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from dolma import io
+from dolma.cli import main
+from dolma.errors import InputError
+from dolma.executors import TaskResult, run_tasks
+from tests.commands.test_tag import PLUGIN, corpus
+
+
+def test_ray_executor_matches_local_with_a_plugin(tmp_path, ray_local):
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text(PLUGIN)
+    outputs = []
+    for executor in ("local", "ray"):
+        root = tmp_path / executor
+        docs = corpus(root, files=3)
+        assert main(["tag", "--documents", docs, "--taggers", "char_length", "vowel_count", "--experiment", "e",
+                     "--tagger_modules", str(plugin), "--executor", executor, "--processes", "2"]) == 0
+        outputs.append([open(p, "rb").read() for p in io.glob(f"{root}/attributes/e/part/*")])
+    assert len(outputs[0]) == 3 and outputs[0] == outputs[1]
+
+
+def test_ray_task_error_reaches_the_user(tmp_path, ray_local, capsys):
+    path = f"{tmp_path}/documents/bad.jsonl"
+    io.write_bytes(path, b'{"id": "a", "text": "fine"}\n{"id": 1}\n')
+    assert main(["tag", "--documents", path, "--taggers", "char_length", "--executor", "ray"]) == 2
+    assert f"{path}:2:" in capsys.readouterr().err
+
+
+class _Fails:
+    label = "always-fails"
+
+    def __init__(self, out: str) -> None:
+        self.out = out
+
+    def outputs(self) -> list[str]:
+        return [self.out]
+
+    def run(self, report) -> TaskResult:
+        raise InputError(f"{self.label}: broken")
+
+
+class _Writes:
+    def __init__(self, out: str) -> None:
+        self.out = out
+        self.label = out
+
+    def outputs(self) -> list[str]:
+        return [self.out]
+
+    def run(self, report) -> TaskResult:
+        io.write_bytes(self.out, b"done\n")
+        report(1, 5)
+        return TaskResult(counters={"documents": 1})
+
+
+def test_a_failure_keeps_completed_shards_and_raises(tmp_path):
+    tasks = [_Writes(str(tmp_path / "a")), _Fails(str(tmp_path / "b")), _Writes(str(tmp_path / "c"))]
+    with pytest.raises(InputError, match="always-fails"):
+        run_tasks(tasks, desc="t", processes=2)
+    assert open(tmp_path / "a").read() == "done\n"
+    assert not os.path.exists(tmp_path / "b")
+
+
+def test_existing_outputs_are_skipped(tmp_path):
+    tasks = [_Writes(str(tmp_path / "a")), _Writes(str(tmp_path / "b"))]
+    (tmp_path / "a").write_text("old\n")
+    summary = run_tasks(tasks, desc="t", processes=1)
+    assert (summary.tasks_run, summary.tasks_skipped) == (1, 1)
+    assert summary.results[0] is None and summary.results[1] is not None
+    assert open(tmp_path / "a").read() == "old\n"
