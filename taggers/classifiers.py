@@ -1,0 +1,170 @@
+"""fastText classifiers: any supervised fastText model scores documents or paragraphs.
+
+This is the scoring half of the DCLM / FineWeb-Edu workflow (label a sample, ``dolma train-fasttext``, tag
+everything with ``fasttext_classifier``, keep or upsample by score in the mixer). The helpers here are shared
+with the language tagger and the training command, so training and tagging see the same text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from dolma import Document, Span, Tagger, TaggerParams, io, paragraph_bounds, tagger
+from dolma.errors import ConfigError, DolmaError, InputError
+
+LABEL_PREFIX = "__label__"
+CACHE_ENV = "DOLMA_MODEL_CACHE"
+EXACT_THRESHOLD = 5e-6
+"""Probabilities below this are reported as 0: they round to 0 at the 5 decimals attribute files keep, and
+fastText prunes its search below the threshold (hierarchical-softmax models get faster)."""
+
+Level = Literal["document", "paragraph", "both"]
+
+
+def fasttext_line(text: str) -> str:
+    """The single line fastText reads for ``text``: its ``predict`` refuses newlines, so they become spaces.
+    Training and tagging both go through here, so a model is scored on text shaped like its training data."""
+    return text.replace("\n", " ")
+
+
+def _cache_dir() -> str:
+    return os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "dolma", "models")
+
+
+def local_model_path(path: str) -> str:
+    """A local file holding the model at ``path``. An ``s3://`` model is downloaded once into the cache
+    directory (``$DOLMA_MODEL_CACHE``, default ``~/.cache/dolma/models``), keyed by path and ETag so a
+    replaced object is fetched again, and renamed into place only when complete."""
+    if not io.is_s3(path):
+        if not os.path.isfile(path):
+            raise InputError(f"model file {path} does not exist")
+        return path
+    from botocore.exceptions import ClientError
+
+    bucket, key = io.split_s3(path)
+    client = io.s3_client()
+    try:
+        etag = str(client.head_object(Bucket=bucket, Key=key)["ETag"]).strip('"')
+    except ClientError as exc:
+        raise InputError(f"model file {path} cannot be read: {exc}") from None
+    digest = hashlib.sha1(f"{path}\0{etag}".encode()).hexdigest()[:16]
+    local = os.path.join(_cache_dir(), f"{digest}-{os.path.basename(key)}")
+    if not os.path.exists(local):
+        os.makedirs(os.path.dirname(local), exist_ok=True)
+        tmp = f"{local}.tmp-{os.getpid()}"
+        try:
+            client.download_file(bucket, key, tmp)
+            os.replace(tmp, local)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+    return local
+
+
+def load_fasttext(path: str) -> Any:
+    """Load a supervised fastText model (local or ``s3://``) and check that the ``fasttext`` module can
+    batch-predict with probabilities (``fasttext-predict``, if installed over fasttext-numpy2, cannot)."""
+    import fasttext
+
+    local = local_model_path(path)
+    try:
+        model = fasttext.load_model(local)
+    except ValueError as exc:
+        raise InputError(f"model file {path} is not a fastText model: {exc}") from None
+    try:
+        labels, probs = model.predict(["probe"], k=1)
+        usable = len(labels) == 1 and len(probs) == 1 and len(probs[0]) == 1
+    except (TypeError, ValueError):
+        usable = False
+    if not usable:
+        raise DolmaError(
+            f"model {path}: the imported fasttext module ({fasttext.__file__}) cannot batch-predict with "
+            "probabilities; reinstall fasttext-numpy2 (`pip install --force-reinstall fasttext-numpy2`)"
+        )
+    return model
+
+
+def model_labels(model: Any) -> list[str]:
+    return [label.removeprefix(LABEL_PREFIX) for label in model.get_labels()]
+
+
+def check_labels(path: str, wanted: Sequence[str], known: Sequence[str], key: str) -> None:
+    missing = [label for label in wanted if label not in set(known)]
+    if missing:
+        shown = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "")
+        raise ConfigError(f"{key}: {', '.join(missing)} not among the labels of {path} ({shown})")
+
+
+def predict_probabilities(
+    model: Any, texts: list[str], k: int = -1, threshold: float = EXACT_THRESHOLD
+) -> list[dict[str, float]]:
+    """One batched fastText call: for each text, label (prefix removed) to probability, for the ``k`` most
+    probable labels (-1: all) at or above ``threshold``, most probable first. Hierarchical-softmax models can
+    return 1.00004 for a certain label; probabilities are capped at 1."""
+    if not texts:
+        return []
+    labels, probs = model.predict([fasttext_line(t) for t in texts], k=k, threshold=threshold)
+    return [
+        {label.removeprefix(LABEL_PREFIX): min(float(p), 1.0) for label, p in zip(row_labels, row_probs, strict=True)}
+        for row_labels, row_probs in zip(labels, probs, strict=True)
+    ]
+
+
+def units(text: str, level: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Document and paragraph bounds to score at ``level``; a blank document has no document unit."""
+    doc = [(0, len(text))] if level != "paragraph" and text.strip() else []
+    paragraphs = list(paragraph_bounds(text)) if level != "document" else []
+    return doc, paragraphs
+
+
+@tagger("fasttext_classifier")
+class FastTextClassifier(Tagger):
+    """Label probabilities from any supervised fastText model (local or s3://), per document or paragraph."""
+
+    class Params(TaggerParams):
+        model_path: str
+        """The fastText model file (.bin or .ftz), local or s3:// (downloaded once per machine into a cache)."""
+        level: Level = "document"
+        """document: one span per document, keys <label>; paragraph: one span per paragraph, keys
+        paragraph_<label>; both."""
+        labels: list[str] = []
+        """Labels to emit on every document (default: every label of the model)."""
+        k: int = -1
+        """Only the k most probable labels get their probability; the other labels score 0 (-1: all)."""
+
+        def __post_init__(self) -> None:
+            if not io.is_s3(self.model_path) and not os.path.isfile(self.model_path):
+                raise ConfigError(f"taggers.fasttext_classifier.model_path: {self.model_path} does not exist")
+            if self.k == 0 or self.k < -1:
+                raise ConfigError("taggers.fasttext_classifier.k: a positive number, or -1 for all labels")
+
+    def __init__(self, params: TaggerParams) -> None:
+        super().__init__(params)
+        self.model = load_fasttext(self.params.model_path)
+        known = model_labels(self.model)
+        check_labels(self.params.model_path, self.params.labels, known, "taggers.fasttext_classifier.labels")
+        self.labels: list[str] = list(self.params.labels) or known
+
+    def _spans(self, scores: dict[str, float], start: int, end: int, prefix: str, out: dict[str, list[Span]]) -> None:
+        for label in self.labels:
+            out.setdefault(prefix + label, []).append((start, end, scores.get(label, 0.0)))
+
+    def predict_batch(self, docs: Sequence[Document]) -> list[dict[str, list[Span]]]:
+        plan = [units(doc.text, self.params.level) for doc in docs]
+        texts = [doc.text[s:e] for doc, (whole, paras) in zip(docs, plan, strict=True) for s, e in whole + paras]
+        scores = iter(predict_probabilities(self.model, texts, self.params.k))
+        results = []
+        for doc, (whole, paras) in zip(docs, plan, strict=True):
+            out: dict[str, list[Span]] = {}
+            if self.params.level != "paragraph":
+                self._spans(next(scores) if whole else {}, 0, len(doc.text), "", out)
+            for start, end in paras:
+                self._spans(next(scores), start, end, "paragraph_", out)
+            results.append(out)
+        return results
+
+    def predict(self, doc: Document) -> dict[str, list[Span]]:
+        return self.predict_batch([doc])[0]

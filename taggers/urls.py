@@ -1,0 +1,119 @@
+"""URL/domain block-lists: flag documents whose ``metadata.url`` host, or a parent domain of it, is listed.
+
+No list is bundled; the user names list files (local or ``s3://``, compressed by extension). Two formats are
+read, mixed freely: hosts files (``0.0.0.0 ads.example.com``, several names per line allowed) and plain
+lists (one domain, or a URL whose host is taken, per line). ``#``, ``!`` and ``;`` start comments; blank
+lines are ignored. A listed domain blocks itself and every subdomain: ``example.com`` blocks
+``www.example.com`` and ``a.b.example.com``, while ``www.example.com`` does not block ``example.com``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from urllib.parse import urlsplit
+
+from dolma import Document, Span, Tagger, TaggerParams, document_span, io, tagger
+from dolma.errors import ConfigError, InputError
+
+_COMMENT = re.compile(r"[#!;]")
+_HOSTS_SPECIAL = frozenset(
+    ["localhost", "localhost.localdomain", "local", "broadcasthost", "ip6-localhost", "ip6-loopback", "0.0.0.0"]
+)
+
+
+def _is_ip(token: str) -> bool:
+    try:
+        ipaddress.ip_address(token)
+    except ValueError:
+        return False
+    return True
+
+
+def host_of(url: str) -> str | None:
+    """The lower-cased host of ``url`` (a scheme is optional), without a trailing dot, internationalised names
+    in their ASCII (punycode) form so lists and URLs compare either way; None if it has no host."""
+    url = url.strip()
+    if not url:
+        return None
+    if "://" not in url[:16]:
+        url = "//" + url
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    host = host.rstrip(".") if host else None
+    if host and not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            pass  # not a valid IDN: compare it as written
+    return host or None
+
+
+def parse_list_line(line: str) -> list[str]:
+    """The domains a list line names: a hosts line's names after its address, or a plain line's host."""
+    cut = _COMMENT.search(line)
+    tokens = (line[: cut.start()] if cut else line).split()
+    if not tokens:
+        return []
+    if len(tokens) > 1 and _is_ip(tokens[0]):
+        names = [t.lower().rstrip(".") for t in tokens[1:]]
+        return [name for name in names if name and name not in _HOSTS_SPECIAL]
+    if len(tokens) > 1:
+        raise ValueError(f"expected a domain, a URL, or an address followed by names; got {line.strip()!r}")
+    host = host_of(tokens[0])
+    return [host] if host else []
+
+
+def load_blocklist(path: str) -> set[str]:
+    domains: set[str] = set()
+    for lineno, line in enumerate(io.read_text(path).splitlines(), start=1):
+        try:
+            domains.update(parse_list_line(line))
+        except ValueError as exc:
+            raise InputError(f"{path}:{lineno}: {exc}") from None
+    return domains
+
+
+def is_blocked(host: str, blocked: set[str]) -> bool:
+    """True if ``host`` or one of its parent domains (``a.b.c`` -> ``b.c`` -> ``c``) is in ``blocked``."""
+    while True:
+        if host in blocked:
+            return True
+        dot = host.find(".")
+        if dot < 0:
+            return False
+        host = host[dot + 1 :]
+
+
+@tagger("url_blocklist")
+class UrlBlocklist(Tagger):
+    """1 if the document's URL host or a parent domain is in the user's block-list files, else 0."""
+
+    class Params(TaggerParams):
+        blocklists: list[str]
+        """Block-list files (hosts format or one domain per line), local or s3://, .gz/.zst by extension."""
+        url_field: str = "url"
+        """The metadata key holding the document's URL."""
+
+        def __post_init__(self) -> None:
+            if not self.blocklists:
+                raise ConfigError("taggers.url_blocklist.blocklists: give at least one list file")
+            for path in self.blocklists:
+                if not io.exists(path):
+                    raise ConfigError(f"taggers.url_blocklist.blocklists: {path} does not exist")
+
+    def __init__(self, params: TaggerParams) -> None:
+        super().__init__(params)
+        self.blocked: set[str] = set()
+        for path in self.params.blocklists:
+            self.blocked |= load_blocklist(path)
+        if not self.blocked:
+            raise InputError(f"taggers.url_blocklist: the lists {', '.join(self.params.blocklists)} name no domain")
+
+    def predict(self, doc: Document) -> dict[str, list[Span]]:
+        url = doc.meta.get(self.params.url_field)
+        host = host_of(url) if isinstance(url, str) else None
+        blocked = host is not None and is_blocked(host, self.blocked)
+        return {"blocked": document_span(doc.text, 1.0 if blocked else 0.0)}
