@@ -27,6 +27,7 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "tag": Command("dolma.commands.tag", "tag documents with taggers, writing attribute shards beside them"),
     "quickstart": Command("dolma.commands.quickstart", "run the whole pipeline on the bundled sample corpus"),
+    "mix": Command("dolma.commands.mix", "filter, rewrite spans, sample and shard streams into a mix (dolma mix)"),
     "list": Command("dolma.commands.list_taggers", "list taggers with their descriptions and parameters"),
     "train-fasttext": Command("dolma.commands.train_fasttext", "train a fastText classifier on labelled documents"),
 }

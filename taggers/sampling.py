@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import xxhash
-
 from dolma import Document, Span, Tagger, TaggerParams, document_span, tagger
-
-
-def unit_hash(key: str, seed: int) -> float:
-    """A uniform number in [0, 1) from ``key`` and ``seed``: the same on every machine and run."""
-    return xxhash.xxh64_intdigest(key.encode(), seed=seed) / 2.0**64
+from dolma.hashing import unit_hash
 
 
 @tagger("random_number")

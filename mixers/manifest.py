@@ -1,0 +1,126 @@
+"""``manifest.json``: what a mix was made of and what it kept, so it can be audited and reproduced.
+
+It holds the resolved config and its hash, the seed, and per stream: documents, tokens and bytes in,
+kept, written (with repeats) and dropped by rule, the same per ``source`` value and per input file, the
+effective sampling rate and score threshold, and which input files fed which output shard. Nothing in it
+depends on timing or worker count, so two runs of the same config write the same manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from dolma import io
+from dolma.errors import DolmaError
+
+MANIFEST = "manifest.json"
+FORMAT = "dolma-toolkit/mix-manifest/1"
+_FIELDS = ("documents", "tokens", "bytes")
+
+
+def _named(row: list[int]) -> dict[str, int]:
+    return dict(zip(_FIELDS, row, strict=True))
+
+
+def split_counts(counts: dict[str, list[int]]) -> dict[str, Any]:
+    """``{"in", "kept", "written", "dropped": {rule: ...}}`` with named fields."""
+    fixed = ("in", "kept", "written")
+    out: dict[str, Any] = {name: _named(counts.get(name, [0, 0, 0])) for name in fixed}
+    out["dropped"] = {rule: _named(row) for rule, row in sorted(counts.items()) if rule not in fixed}
+    return out
+
+
+def reconcile(counts: dict[str, list[int]], where: str) -> None:
+    """in = kept + dropped (documents, tokens, bytes); anything else is a bug worth stopping for."""
+    total = [0, 0, 0]
+    for rule, row in counts.items():
+        if rule not in ("in", "written"):
+            total = [a + b for a, b in zip(total, row, strict=True)]
+    if total != counts.get("in", [0, 0, 0]):
+        raise DolmaError(f"{where}: counts do not reconcile: in={counts.get('in')} kept+dropped={total}")
+
+
+def add_counts(into: dict[str, list[int]], counts: dict[str, list[int]]) -> None:
+    for rule, row in counts.items():
+        cell = into.setdefault(rule, [0, 0, 0])
+        for i, value in enumerate(row):
+            cell[i] += value
+
+
+def stream_entry(
+    plan: Any, records: list[dict[str, Any]], shards: list[Any], sampler: Any, threshold: float | None
+) -> dict[str, Any]:
+    """The manifest section of one stream, from its tasks' records (in input order) and its shards."""
+    totals: dict[str, list[int]] = {}
+    sources: dict[str, dict[str, list[int]]] = {}
+    outputs_of: dict[str, list[str]] = {}
+    shard_entries = []
+    for shard in shards:
+        feeders = []
+        for part in shard.parts:
+            source_input = _input_of(part.path, plan.work_dir, plan.inputs)
+            outputs_of.setdefault(source_input, []).append(os.path.basename(shard.path))
+            if source_input not in feeders:
+                feeders.append(source_input)
+        shard_entries.append(
+            {"path": shard.path, "bytes": shard.bytes, "documents": shard.documents, "inputs": feeders}
+        )
+    inputs = []
+    bad = 0
+    for record in records:
+        reconcile(record["counts"], record["input"])
+        add_counts(totals, record["counts"])
+        for source, counts in record["sources"].items():
+            add_counts(sources.setdefault(source, {}), counts)
+        bad += record["bad_lines"]
+        inputs.append(
+            {
+                "path": record["input"],
+                "attributes": record["attributes"],
+                "counts": split_counts(record["counts"]),
+                "bad_lines": record["bad_lines"],
+                "outputs": sorted(set(outputs_of.get(record["input"], []))),
+            }
+        )
+    reconcile(totals, f"stream {plan.config.name}")
+    return {
+        "name": plan.config.name,
+        "output": plan.config.output.path,
+        "sampling": None
+        if sampler is None
+        else {"rate": sampler.rate, "whole_copies": sampler.whole, "hash_threshold": sampler.threshold},
+        "top_fraction_threshold": threshold,
+        "counts": split_counts(totals),
+        "bad_lines": bad,
+        "sources": {name: split_counts(counts) for name, counts in sorted(sources.items())},
+        "inputs": inputs,
+        "outputs": shard_entries,
+    }
+
+
+def _input_of(part_path: str, work_dir: str, inputs: list[str]) -> str:
+    """Parts are named ``<work_dir>/<input index>-<part index><ext>``."""
+    name = part_path[len(work_dir) :].lstrip("/")
+    return inputs[int(name.split("-", 1)[0])]
+
+
+def build(config: dict[str, Any], digest: str, seed: int, streams: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"format": FORMAT, "config_hash": digest, "seed": seed, "config": config, "streams": streams}
+
+
+def write(directory: str, manifest: dict[str, Any]) -> str:
+    path = io.join(directory, MANIFEST)
+    io.write_bytes(path, json.dumps(manifest, indent=2).encode() + b"\n")
+    return path
+
+
+def read_hash(directory: str) -> str | None:
+    path = io.join(directory, MANIFEST)
+    if not io.exists(path):
+        return None
+    try:
+        return json.loads(io.read_bytes(path)).get("config_hash")
+    except (ValueError, AttributeError):
+        return None

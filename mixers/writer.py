@@ -1,0 +1,272 @@
+"""Writing a stream's output: size-capped parts per input file, then packing into numbered shards.
+
+Each mix task (one input file) writes its kept documents to its own parts, so what a task writes depends
+only on its input, never on which worker ran it or when. The driver then walks the parts in input order
+and concatenates consecutive parts into shards of at most ``max_size_in_bytes`` on disk, named
+``<stream>-00000.jsonl.gz``, ``<stream>-00001.jsonl.gz``, ... Concatenated gzip members and zstd frames
+are valid files, so packing copies compressed bytes without recompressing. A part holds at most
+``max_size_in_bytes`` of uncompressed JSON, so it is never larger than a shard may be (one document bigger
+than the cap still makes its own shard). Parquet parts cannot be concatenated byte-wise; each becomes a
+shard of its own.
+
+With ``shuffle``, a part's documents are shuffled in memory before it is written (parts are capped at
+:data:`SHUFFLE_WINDOW` bytes) and the order of parts is permuted when packing; both are seeded.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from dolma import io
+
+SHUFFLE_WINDOW = 256 << 20
+PARQUET_WINDOW = 256 << 20
+PARQUET_COLUMNS = ("id", "text", "source", "added", "created")
+
+
+@dataclass(frozen=True)
+class Part:
+    path: str
+    bytes: int
+    """Size on disk (compressed)."""
+    documents: int
+
+
+def extension(output_format: str, compression: str | None) -> str:
+    """File extension of a stream's parts and shards."""
+    if output_format == "parquet":
+        return ".parquet"
+    kind = (compression or "gzip").lower()
+    if kind in ("gzip", "gz"):
+        return ".jsonl.gz"
+    if kind in ("zst", "zstd"):
+        return ".jsonl.zst"
+    if kind in ("none", "no", "plain"):
+        return ".jsonl"
+    raise ValueError(f"unknown output compression {compression!r}: use gzip, zst or none")
+
+
+class PartWriter:
+    """Writes a task's output lines to parts ``<prefix>-NNNNN<ext>``, starting a new part when the next
+    line would take the current one past ``max_bytes`` of uncompressed JSON."""
+
+    def __init__(self, prefix: str, ext: str, max_bytes: int, shuffle_seed: str | None = None) -> None:
+        self.prefix = prefix
+        self.ext = ext
+        self.parquet = ext == ".parquet"
+        self.shuffle_seed = shuffle_seed
+        self.buffered = self.parquet or shuffle_seed is not None
+        limit = PARQUET_WINDOW if self.parquet else SHUFFLE_WINDOW
+        self.max_bytes = min(max_bytes, limit) if self.buffered else max_bytes
+        self.parts: list[Part] = []
+        self.lines: list[bytes] = []
+        self.size = 0
+        self.count = 0
+        self.stack = ExitStack()
+        self.stream: Any = None
+
+    def _next_path(self) -> str:
+        return f"{self.prefix}-{len(self.parts):05d}{self.ext}"
+
+    def add(self, line: bytes) -> None:
+        if self.count and self.size + len(line) > self.max_bytes:
+            self._finish_part()
+        self.size += len(line)
+        self.count += 1
+        self.lines.append(line)
+        if not self.buffered:
+            if self.stream is None:
+                self.stream = self.stack.enter_context(io.atomic_write(self._next_path()))
+            if len(self.lines) >= 1024:
+                self.stream.write(b"".join(self.lines))
+                self.lines.clear()
+
+    def _finish_part(self) -> None:
+        path = self._next_path()
+        if not self.buffered:
+            self.stream.write(b"".join(self.lines))
+            self.stack.close()
+            self.stream = None
+        else:
+            if self.shuffle_seed is not None:
+                random.Random(f"{self.shuffle_seed}/{len(self.parts)}").shuffle(self.lines)
+            if self.parquet:
+                write_raw(path, parquet_bytes(self.lines))
+            else:
+                with io.atomic_write(path) as out:
+                    out.write(b"".join(self.lines))
+        self.parts.append(Part(path, io.size(path), self.count))
+        self.lines.clear()
+        self.size = 0
+        self.count = 0
+
+    def close(self) -> list[Part]:
+        """Finish the last part; return every part written, in order."""
+        if self.count:
+            self._finish_part()
+        return self.parts
+
+    def abort(self) -> None:
+        """Discard the part being written (its temporary file), e.g. after an input error."""
+        self.stack.__exit__(RuntimeError, RuntimeError("aborted"), None)
+
+
+def parquet_bytes(lines: list[bytes]) -> bytes:
+    """A Parquet file of JSON document lines. The schema is fixed so every part of every stream reads
+    as one dataset (Hugging Face ``datasets`` needs that): id, text, source, added, created as strings;
+    metadata and any other fields as JSON text in ``metadata`` and ``extra``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns: dict[str, list[Any]] = {name: [] for name in (*PARQUET_COLUMNS, "metadata", "extra")}
+    encode = msgspec.json.encode
+    for line in lines:
+        doc = msgspec.json.decode(line)
+        for name in PARQUET_COLUMNS:
+            value = doc.pop(name, None)
+            columns[name].append(value if value is None or type(value) is str else encode(value).decode())
+        metadata = doc.pop("metadata", None)
+        columns["metadata"].append(None if metadata is None else encode(metadata).decode())
+        columns["extra"].append(encode(doc).decode() if doc else None)
+    table = pa.table({name: pa.array(values, type=pa.string()) for name, values in columns.items()})
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return bytes(sink.getvalue().to_pybytes())
+
+
+# --------------------------------------------------------------------------------------------- packing
+
+
+@contextmanager
+def raw_atomic_write(path: str) -> Iterator[Any]:
+    """Like :func:`dolma.io.atomic_write` but the bytes are written as given (already compressed)."""
+    if io.is_s3(path):
+        import smart_open
+
+        raw = smart_open.open(
+            path,
+            "wb",
+            compression="disable",
+            transport_params={"client": io.s3_client(), "min_part_size": 64 << 20},
+        )
+        try:
+            yield raw
+        except BaseException:
+            raw.terminate()
+            raise
+        raw.close()
+        return
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as out:
+            yield out
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_raw(path: str, data: bytes) -> None:
+    with raw_atomic_write(path) as out:
+        out.write(data)
+
+
+def _move(source: str, target: str) -> None:
+    if io.is_s3(source) and io.is_s3(target):
+        bucket, key = io.split_s3(source)
+        target_bucket, target_key = io.split_s3(target)
+        io.s3_client().copy({"Bucket": bucket, "Key": key}, target_bucket, target_key)
+        io.remove(source)
+    elif not io.is_s3(source) and not io.is_s3(target):
+        os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+        shutil.move(source, target)
+    else:
+        with raw_atomic_write(target) as out:
+            for chunk in _raw_chunks(source):
+                out.write(chunk)
+        io.remove(source)
+
+
+def _raw_chunks(path: str) -> Iterator[bytes]:
+    """The bytes of ``path`` as stored (no decompression)."""
+    if io.is_s3(path):
+        bucket, key = io.split_s3(path)
+        body = io.s3_client().get_object(Bucket=bucket, Key=key)["Body"]
+        yield from body.iter_chunks(io.READ_CHUNK)
+        return
+    with open(path, "rb") as handle:
+        while chunk := handle.read(io.READ_CHUNK):
+            yield chunk
+
+
+@dataclass(frozen=True)
+class Shard:
+    path: str
+    bytes: int
+    documents: int
+    parts: tuple[Part, ...]
+
+
+def plan_shards(parts: list[Part], max_bytes: int, concatenate: bool) -> list[list[Part]]:
+    """Group consecutive parts greedily into shards of at most ``max_bytes`` (one part per shard when
+    parts cannot be concatenated)."""
+    groups: list[list[Part]] = []
+    size = 0
+    for part in parts:
+        if not concatenate or not groups or size + part.bytes > max_bytes:
+            groups.append([part])
+            size = part.bytes
+        else:
+            groups[-1].append(part)
+            size += part.bytes
+    return groups
+
+
+def shard_path(directory: str, stream: str, index: int, ext: str) -> str:
+    return io.join(directory, f"{stream}-{index:05d}{ext}")
+
+
+def pack(
+    parts: list[Part], directory: str, stream: str, ext: str, max_bytes: int, order_seed: str | None = None
+) -> list[Shard]:
+    """Turn parts (in input order, or a seeded permutation of it) into numbered shards in ``directory``;
+    remove shards of this stream left over from an earlier run that produced more of them."""
+    ordered = list(parts)
+    if order_seed is not None:
+        random.Random(order_seed).shuffle(ordered)
+    shards = []
+    for index, group in enumerate(plan_shards(ordered, max_bytes, concatenate=ext != ".parquet")):
+        target = shard_path(directory, stream, index, ext)
+        if len(group) == 1:
+            _move(group[0].path, target)
+        else:
+            with raw_atomic_write(target) as out:
+                for part in group:
+                    for chunk in _raw_chunks(part.path):
+                        out.write(chunk)
+            for part in group:
+                io.remove(part.path)
+        shards.append(Shard(target, sum(p.bytes for p in group), sum(p.documents for p in group), tuple(group)))
+    _remove_stale(directory, stream, ext, len(shards))
+    return shards
+
+
+def _remove_stale(directory: str, stream: str, ext: str, count: int) -> None:
+    pattern = re.compile(re.escape(stream) + r"-(\d{5,})" + re.escape(ext) + r"\Z")
+    for path in io.glob(io.join(directory, f"{stream}-*{ext}")):
+        match = pattern.match(os.path.basename(path))
+        if match and int(match.group(1)) >= count:
+            io.remove(path)
