@@ -41,9 +41,23 @@ def run_once(root: str, args: list[str], processes: int) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "dolma.cli", "tag", "--documents", f"{root}/documents/*", *args,
-         "--processes", str(processes), "--overwrite", "--progress", "false"],
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "dolma.cli",
+            "tag",
+            "--documents",
+            f"{root}/documents/*",
+            *args,
+            "--processes",
+            str(processes),
+            "--overwrite",
+            "--progress",
+            "false",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -60,8 +74,20 @@ def main() -> None:
     args = parser.parse_args()
     root = args.work
     if not os.path.exists(f"{root}/documents"):
-        subprocess.run([sys.executable, os.path.join(HERE, "corpus.py"), root, "--mb", str(args.mb),
-                        "--shards", str(args.shards), "--ext", ".jsonl.zst"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                os.path.join(HERE, "corpus.py"),
+                root,
+                "--mb",
+                str(args.mb),
+                "--shards",
+                str(args.shards),
+                "--ext",
+                ".jsonl.zst",
+            ],
+            check=True,
+        )
     docs, nbytes = corpus_stats(root)
     mb = nbytes / 1e6
     print(f"corpus: {docs:,} docs, {mb:,.1f} MB uncompressed JSONL in {args.shards} .jsonl.zst shards")
@@ -72,13 +98,17 @@ def main() -> None:
             for processes in (1, 2):
                 runs.setdefault((name, processes), []).append(run_once(root, extra, processes))
     print(f"load average after: {os.getloadavg()}")
-    header = f"{'config':<12} {'procs':>5} {'wall s':>7} {'docs/s':>9} {'MB/s':>7} {'MB/s/proc':>9} {'CPU s/MB':>9} {'MB per CPU-s':>12}"
-    print(header)
+    print(
+        f"{'config':<12} {'procs':>5} {'wall s':>7} {'docs/s':>9} {'MB/s':>7} {'MB/s/proc':>9} "
+        f"{'CPU s/MB':>9} {'MB per CPU-s':>12}"
+    )
     for (name, processes), samples in runs.items():
         wall = statistics.median(s[0] for s in samples)
         cpu = statistics.median(s[1] for s in samples)
-        print(f"{name:<12} {processes:>5} {wall:>7.2f} {docs / wall:>9,.0f} {mb / wall:>7.1f} "
-              f"{mb / wall / processes:>9.1f} {cpu / mb:>9.4f} {mb / cpu:>12.1f}")
+        print(
+            f"{name:<12} {processes:>5} {wall:>7.2f} {docs / wall:>9,.0f} {mb / wall:>7.1f} "
+            f"{mb / wall / processes:>9.1f} {cpu / mb:>9.4f} {mb / cpu:>12.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Make a synthetic JSONL corpus for throughput benchmarks (web-like documents of varied length).
 
-    python benchmarks/corpus.py OUT_DIR --mb 100 --shards 4 --ext .jsonl.zst
+python benchmarks/corpus.py OUT_DIR --mb 100 --shards 4 --ext .jsonl.zst
 """
 
 from __future__ import annotations

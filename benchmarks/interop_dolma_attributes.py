@@ -45,18 +45,33 @@ def main() -> int:
     try:
         shutil.copytree(SAMPLE, f"{work}/documents")
         subprocess.run(
-            [sys.executable, "-m", "dolma.cli", "tag", "--documents", f"{work}/documents/*/*.jsonl.gz",
-             "--taggers", "char_length", "whitespace_tokenizer", "--experiment", "ours", "--processes", "2"],
+            [
+                sys.executable,
+                "-m",
+                "dolma.cli",
+                "tag",
+                "--documents",
+                f"{work}/documents/*/*.jsonl.gz",
+                "--taggers",
+                "char_length",
+                "whitespace_tokenizer",
+                "--experiment",
+                "ours",
+                "--processes",
+                "2",
+            ],
             check=True,
         )
         config = {
-            "streams": [{
-                "name": "long",
-                "documents": [f"{work}/documents/*/*.jsonl.gz"],
-                "attributes": ["ours"],
-                "output": {"path": f"{work}/mixed", "max_size_in_bytes": 100_000_000},
-                "filter": {"include": [f"$.attributes[?(@.ours__char_length__length[0][2] >= {MIN_CHARS}.0)]"]},
-            }],
+            "streams": [
+                {
+                    "name": "long",
+                    "documents": [f"{work}/documents/*/*.jsonl.gz"],
+                    "attributes": ["ours"],
+                    "output": {"path": f"{work}/mixed", "max_size_in_bytes": 100_000_000},
+                    "filter": {"include": [f"$.attributes[?(@.ours__char_length__length[0][2] >= {MIN_CHARS}.0)]"]},
+                }
+            ],
             "processes": 1,
         }
         with open(f"{work}/mix.json", "w") as f:
@@ -65,8 +80,10 @@ def main() -> int:
         documents = read_jsonl_dir(f"{work}/documents")
         expected = sorted(d["id"] for d in documents if len(d["text"]) >= MIN_CHARS)
         kept = sorted(d["id"] for d in read_jsonl_dir(f"{work}/mixed"))
-        print(f"documents: {len(documents)}; predicted kept (len(text) >= {MIN_CHARS}): {len(expected)}; "
-              f"kept by allenai/dolma's mixer: {len(kept)}")
+        print(
+            f"documents: {len(documents)}; predicted kept (len(text) >= {MIN_CHARS}): {len(expected)}; "
+            f"kept by allenai/dolma's mixer: {len(kept)}"
+        )
         if kept != expected:
             missing, extra = set(expected) - set(kept), set(kept) - set(expected)
             print(f"DISAGREE: {len(missing)} predicted but dropped, {len(extra)} kept but not predicted")

@@ -27,6 +27,9 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "tag": Command("dolma.commands.tag", "tag documents with taggers, writing attribute shards beside them"),
     "quickstart": Command("dolma.commands.quickstart", "run the whole pipeline on the bundled sample corpus"),
+    "dedupe": Command(
+        "dolma.commands.dedupe", "deduplicate: exact (Bloom filter) or near-duplicate (MinHash) attributes"
+    ),
     "mix": Command("dolma.commands.mix", "filter, rewrite spans, sample and shard streams into a mix (dolma mix)"),
     "list": Command("dolma.commands.list_taggers", "list taggers with their descriptions and parameters"),
     "train-fasttext": Command("dolma.commands.train_fasttext", "train a fastText classifier on labelled documents"),
@@ -38,8 +41,7 @@ def _parser(name: str, command: Command, config_cls: Any) -> argparse.ArgumentPa
     if config_cls is not None:
         keys = "\n".join(config.describe(config_cls))
         epilog = (
-            "Config keys (in the YAML/JSON file, or as --key value; nested keys as --section.key value):\n"
-            f"{keys}\n"
+            f"Config keys (in the YAML/JSON file, or as --key value; nested keys as --section.key value):\n{keys}\n"
         )
     parser = argparse.ArgumentParser(
         prog=f"dolma {name}",
@@ -61,10 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n`dolma <command> --help` lists a command's config keys.")
         return 0 if args else 2
     name, rest = args[0], args[1:]
-    command = COMMANDS.get(name)
-    if command is None:
+    if name not in COMMANDS:
         print(f"dolma: unknown command {name!r}; commands: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
+    command = COMMANDS[name]
     module = importlib.import_module(command.module)
     config_cls = getattr(module, "Config", None)
     parser = _parser(name, command, config_cls)

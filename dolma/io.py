@@ -365,7 +365,7 @@ def atomic_write(path: str, level: int | None = None) -> Iterator[ShardWriter]:
             yield writer
             writer.finish()
         except BaseException:
-            raw.terminate()
+            raw.terminate()  # type: ignore[attr-defined]  # smart_open's S3 writer: abort the upload
             raise
         raw.close()
         return

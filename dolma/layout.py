@@ -1,7 +1,7 @@
 """Where things go: the one place that derives attribute paths from document paths.
 
-    <prefix>/documents/<sub/dirs>/<shard>.jsonl.gz
-    <prefix>/attributes/<experiment>/<sub/dirs>/<shard>.jsonl.gz
+<prefix>/documents/<sub/dirs>/<shard>.jsonl.gz
+<prefix>/attributes/<experiment>/<sub/dirs>/<shard>.jsonl.gz
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Tagger names, plugin loading and per-process tagger instances.
 
-Plugins come from three places: ``--tagger-modules`` (importable module names or ``.py`` file paths),
+Plugins come from three places: ``--tagger-modules`` (importable module names or ``.py`` files, local or s3://),
 the entry-point group ``dolma.taggers`` of installed packages, and the built-in ``taggers`` package.
 """
 
@@ -11,10 +11,11 @@ import functools
 import hashlib
 import importlib
 import importlib.metadata
-import importlib.util
 import os
 import sys
+import types
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -40,31 +41,60 @@ def register(name: str, cls: type[Tagger]) -> None:
     _TAGGERS[name] = cls
 
 
-def _load_path(path: str) -> None:
-    if not os.path.exists(path):
-        raise ConfigError(f"tagger module file {path} does not exist")
-    name = "dolma_plugin_" + hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:12]
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ConfigError(f"tagger module file {path} cannot be imported (is it a .py file?)")
-    module = importlib.util.module_from_spec(spec)
+@dataclass(frozen=True)
+class Plugin:
+    """A plugin as workers receive it: a module name, or a ``.py`` path with its source code, so that
+    workers on other machines (Ray) need not see the file."""
+
+    spec: str
+    source: str | None = None
+
+
+def _module_name(path: str) -> str:
+    return "dolma_plugin_" + hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:12]
+
+
+def _exec_source(path: str, source: str) -> None:
+    name = _module_name(path)
+    module = types.ModuleType(name)
+    module.__file__ = path
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    exec(compile(source, path, "exec"), module.__dict__)
 
 
-def load_modules(modules: Iterable[str]) -> None:
-    """Import plugin modules (names or ``.py`` paths) once per process; their decorators register."""
-    for module in modules:
-        if module in _LOADED_MODULES:
+def _is_path(spec: str) -> bool:
+    return spec.endswith(".py") or os.sep in spec
+
+
+def resolve_plugins(modules: Iterable[str]) -> tuple[Plugin, ...]:
+    """Read ``.py`` plugin files (local or s3://) and load every plugin here, so a bad one fails up front."""
+    from dolma import io
+
+    plugins = []
+    for spec in modules:
+        if _is_path(spec):
+            if not io.exists(spec):
+                raise ConfigError(f"tagger module file {spec} does not exist")
+            plugins.append(Plugin(spec, io.read_text(spec)))
+        else:
+            plugins.append(Plugin(spec))
+    load_plugins(plugins)
+    return tuple(plugins)
+
+
+def load_plugins(plugins: Iterable[Plugin]) -> None:
+    """Import plugins once per process; their ``@tagger`` decorators register them."""
+    for plugin in plugins:
+        if plugin.spec in _LOADED_MODULES:
             continue
-        if module.endswith(".py") or os.sep in module:
-            _load_path(module)
+        if plugin.source is not None:
+            _exec_source(plugin.spec, plugin.source)
         else:
             try:
-                importlib.import_module(module)
+                importlib.import_module(plugin.spec)
             except ModuleNotFoundError as exc:
-                raise ConfigError(f"tagger module {module!r} cannot be imported: {exc}") from None
-        _LOADED_MODULES.add(module)
+                raise ConfigError(f"tagger module {plugin.spec!r} cannot be imported: {exc}") from None
+        _LOADED_MODULES.add(plugin.spec)
 
 
 @functools.cache

@@ -7,6 +7,7 @@ from typing import Any
 
 from dolma import io, registry
 from dolma.documents import AttributeRow, BadLines, Document, encode_line, read_documents, round_score
+from dolma.errors import DolmaError
 from dolma.executors import Report, TaskResult
 
 REPORT_EVERY = 5_000
@@ -24,7 +25,7 @@ class TagTask:
     attribute_path: str
     experiment: str
     taggers: tuple[TaggerSpec, ...]
-    plugins: tuple[str, ...] = ()
+    plugins: tuple[registry.Plugin, ...] = ()
     skip_bad_lines: bool = False
     batch_size: int = 256
 
@@ -36,7 +37,7 @@ class TagTask:
         return [self.attribute_path]
 
     def run(self, report: Report) -> TaskResult:
-        registry.load_modules(self.plugins)
+        registry.load_plugins(self.plugins)
         taggers = [(spec.name, registry.instance(spec.name, spec.params)) for spec in self.taggers]
         prefixes = [f"{self.experiment}__{name}__" for name, _ in taggers]
         bad = BadLines() if self.skip_bad_lines else None
@@ -46,9 +47,12 @@ class TagTask:
 
             def flush() -> None:
                 results = [tagger.predict_batch(batch) for _, tagger in taggers]
+                for (name, _), result in zip(taggers, results, strict=True):
+                    if len(result) != len(batch):
+                        raise DolmaError(f"tagger {name!r} returned {len(result)} results for {len(batch)} documents")
                 for i, doc in enumerate(batch):
                     attributes: dict[str, list[list[float]]] = {}
-                    for prefix, per_tagger in zip(prefixes, results):
+                    for prefix, per_tagger in zip(prefixes, results, strict=True):
                         for key, spans in per_tagger[i].items():
                             attributes[prefix + key] = [[s, e, round_score(v)] for s, e, v in spans]
                     out.write(encode_line(AttributeRow(id=doc.id, attributes=attributes, source=doc.source)))
@@ -74,4 +78,3 @@ class TagTask:
             counters["bad_lines"] = bad.count
             notes = bad.examples
         return TaskResult(counters=counters, notes=notes)
-

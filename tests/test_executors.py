@@ -20,8 +20,27 @@ def test_ray_executor_matches_local_with_a_plugin(tmp_path, ray_local):
     for executor in ("local", "ray"):
         root = tmp_path / executor
         docs = corpus(root, files=3)
-        assert main(["tag", "--documents", docs, "--taggers", "char_length", "vowel_count", "--experiment", "e",
-                     "--tagger_modules", str(plugin), "--executor", executor, "--processes", "2"]) == 0
+        assert (
+            main(
+                [
+                    "tag",
+                    "--documents",
+                    docs,
+                    "--taggers",
+                    "char_length",
+                    "vowel_count",
+                    "--experiment",
+                    "e",
+                    "--tagger_modules",
+                    str(plugin),
+                    "--executor",
+                    executor,
+                    "--processes",
+                    "2",
+                ]
+            )
+            == 0
+        )
         outputs.append([open(p, "rb").read() for p in io.glob(f"{root}/attributes/e/part/*")])
     assert len(outputs[0]) == 3 and outputs[0] == outputs[1]
 

@@ -17,7 +17,8 @@ SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 def test_dolma_mixer_reads_our_attributes():
     result = subprocess.run(
         [sys.executable, os.path.join(SCRIPT, "interop_dolma_attributes.py"), "--peer", PEER],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK:" in result.stdout

@@ -27,18 +27,36 @@ MODULES = (
     "inspect dis ast tokenize keyword operator weakref array struct codecs locale gettext base64 binascii"
 ).split()
 FOREIGN = [
-    ("fr", "Le traitement des données textuelles demande de la patience. Chaque document est lu, nettoyé, "
-           "puis comparé aux autres afin de retirer les doublons avant l'entraînement du modèle."),
-    ("de", "Die Verarbeitung großer Textmengen erfordert sorgfältige Filter. Jedes Dokument wird gelesen, "
-           "bewertet und nur dann behalten, wenn es die Qualitätsregeln erfüllt."),
-    ("es", "El conjunto de datos se divide en fragmentos comprimidos. Cada fragmento se procesa por separado "
-           "y los resultados se escriben junto a los documentos originales."),
-    ("it", "La qualità del testo dipende dalla fonte. Le pagine con troppi simboli o con righe ripetute "
-           "vengono scartate prima di costruire la miscela di addestramento."),
-    ("pt", "Os documentos duplicados são marcados durante a deduplicação e removidos pelo misturador, que "
-           "também pode mascarar endereços de correio eletrónico e números de telefone."),
-    ("nl", "Een goed trainingscorpus bevat gevarieerde teksten van hoge kwaliteit uit veel verschillende "
-           "bronnen, zonder herhalingen en zonder persoonlijke gegevens."),
+    (
+        "fr",
+        "Le traitement des données textuelles demande de la patience. Chaque document est lu, nettoyé, "
+        "puis comparé aux autres afin de retirer les doublons avant l'entraînement du modèle.",
+    ),
+    (
+        "de",
+        "Die Verarbeitung großer Textmengen erfordert sorgfältige Filter. Jedes Dokument wird gelesen, "
+        "bewertet und nur dann behalten, wenn es die Qualitätsregeln erfüllt.",
+    ),
+    (
+        "es",
+        "El conjunto de datos se divide en fragmentos comprimidos. Cada fragmento se procesa por separado "
+        "y los resultados se escriben junto a los documentos originales.",
+    ),
+    (
+        "it",
+        "La qualità del testo dipende dalla fonte. Le pagine con troppi simboli o con righe ripetute "
+        "vengono scartate prima di costruire la miscela di addestramento.",
+    ),
+    (
+        "pt",
+        "Os documentos duplicados são marcados durante a deduplicação e removidos pelo misturador, que "
+        "também pode mascarar endereços de correio eletrónico e números de telefone.",
+    ),
+    (
+        "nl",
+        "Een goed trainingscorpus bevat gevarieerde teksten van hoge kwaliteit uit veel verschillende "
+        "bronnen, zonder herhalingen en zonder persoonlijke gegevens.",
+    ),
 ]
 PII = [
     "For support write to maintainer.team@example.org or call +1 (555) 010-2233 during office hours.",

@@ -27,7 +27,7 @@ def _params(cls: type[msgspec.Struct]) -> str:
 
 
 def main(config: Config) -> int:
-    registry.load_modules(config.tagger_modules)
+    registry.resolve_plugins(config.tagger_modules)
     taggers = registry.all_taggers()
     width = max(len(name) for name in taggers)
     for name, cls in taggers.items():

@@ -20,9 +20,9 @@ class WorkDir(Strict):
 class RunConfig(Strict):
     processes: Annotated[int | None, Meta(description="worker processes (default: all cores)")] = None
     executor: Annotated[str, Meta(description="local (process pool) or ray")] = "local"
-    ray_address: Annotated[
-        str | None, Meta(description="Ray cluster: auto or HOST:PORT; unset starts a local Ray")
-    ] = None
+    ray_address: Annotated[str | None, Meta(description="Ray cluster: auto or HOST:PORT; unset starts a local Ray")] = (
+        None
+    )
     overwrite: Annotated[bool, Meta(description="redo shards whose outputs already exist")] = False
     ignore_existing: Annotated[bool, Meta(description="allenai/dolma's name for overwrite")] = False
     skip_bad_lines: Annotated[

@@ -48,7 +48,7 @@ def tagger_specs(entries: list[str | dict[str, dict[str, Any] | None]]) -> tuple
 
 
 def plan(config: Config) -> list[TagTask]:
-    registry.load_modules(config.tagger_modules)
+    plugins = registry.resolve_plugins(config.tagger_modules)
     if not config.documents:
         raise ConfigError("documents: give at least one path or glob")
     if not config.taggers:
@@ -75,7 +75,7 @@ def plan(config: Config) -> list[TagTask]:
                     attribute_path=out,
                     experiment=experiment,
                     taggers=specs,
-                    plugins=tuple(config.tagger_modules),
+                    plugins=plugins,
                     skip_bad_lines=config.skip_bad_lines,
                     batch_size=config.batch_size,
                 )

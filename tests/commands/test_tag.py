@@ -32,7 +32,7 @@ def test_attributes_mirror_documents_one_row_per_line_in_order(tmp_path):
         documents = read_jsonl(f"{tmp_path}/documents/part/{f:03d}.jsonl.gz")
         rows = read_jsonl(f"{tmp_path}/attributes/exp/part/{f:03d}.jsonl.gz")
         assert [r["id"] for r in rows] == [d["id"] for d in documents]
-        for doc, row in zip(documents, rows):
+        for doc, row in zip(documents, rows, strict=True):
             text = doc["text"]
             assert row["attributes"]["exp__char_length__length"] == [[0, len(text), float(len(text))]]
             assert row["attributes"]["exp__whitespace_tokenizer__length"][0][2] == len(text.split())
@@ -53,7 +53,10 @@ def test_parameters_come_from_the_config(tmp_path):
     assert "r__whitespace_tokenizer__paragraph" not in rows[0]["attributes"]
     first = [r["attributes"]["r__random_number__random"][0][2] for r in rows]
     assert tag("-c", str(config), "--overwrite", "--taggers", "{random_number: {seed: 8}}") == 0
-    second = [r["attributes"]["r__random_number__random"][0][2] for r in read_jsonl(f"{tmp_path}/attributes/r/part/000.jsonl.gz")]
+    second = [
+        r["attributes"]["r__random_number__random"][0][2]
+        for r in read_jsonl(f"{tmp_path}/attributes/r/part/000.jsonl.gz")
+    ]
     assert first != second and all(0 <= x < 1 for x in first + second)
 
 
@@ -68,8 +71,20 @@ def test_one_and_two_processes_give_identical_outputs(tmp_path):
     for processes in ("1", "2"):
         root = tmp_path / processes
         docs = corpus(root, files=4, ext=".jsonl.zst")
-        assert tag("--documents", docs, "--taggers", "char_length", "random_number", "--experiment", "e",
-                   "--processes", processes) == 0
+        assert (
+            tag(
+                "--documents",
+                docs,
+                "--taggers",
+                "char_length",
+                "random_number",
+                "--experiment",
+                "e",
+                "--processes",
+                processes,
+            )
+            == 0
+        )
         outputs.append([open(p, "rb").read() for p in io.glob(f"{root}/attributes/e/part/*")])
     assert len(outputs[0]) == 4 and outputs[0] == outputs[1]
 
@@ -107,8 +122,19 @@ def test_plugin_from_a_py_file(tmp_path, capsys):
     plugin = tmp_path / "my_plugin.py"
     plugin.write_text(PLUGIN)
     docs = corpus(tmp_path, files=2)
-    assert tag("--documents", docs, "--taggers", "{vowel_count: {vowels: a}}", "--tagger_modules", str(plugin),
-               "--processes", "2") == 0
+    assert (
+        tag(
+            "--documents",
+            docs,
+            "--taggers",
+            "{vowel_count: {vowels: a}}",
+            "--tagger_modules",
+            str(plugin),
+            "--processes",
+            "2",
+        )
+        == 0
+    )
     rows = read_jsonl(f"{tmp_path}/attributes/vowel_count/part/001.jsonl.gz")
     documents = read_jsonl(f"{tmp_path}/documents/part/001.jsonl.gz")
     assert [r["attributes"]["vowel_count__vowel_count__vowels"][0][2] for r in rows] == [
@@ -219,10 +245,16 @@ def test_killed_worker_leaves_no_partial_output_and_rerun_matches_clean_run(tmp_
     victims: list[int] = []
     while time.monotonic() < deadline and proc.poll() is None:
         # the spawn pool has a resource tracker child too; workers are the python children running tasks
-        victims = [pid for pid in _worker_pids(proc.pid) if b"resource_tracker" not in
-                   open(f"/proc/{pid}/cmdline", "rb").read()]
-        temporary = [p for p in io.list_files(str(crashed / "attributes")) if ".tmp-" in p] if os.path.exists(
-            crashed / "attributes") else []
+        victims = [
+            pid
+            for pid in _worker_pids(proc.pid)
+            if b"resource_tracker" not in open(f"/proc/{pid}/cmdline", "rb").read()
+        ]
+        temporary = (
+            [p for p in io.list_files(str(crashed / "attributes")) if ".tmp-" in p]
+            if os.path.exists(crashed / "attributes")
+            else []
+        )
         if len(victims) >= 2 and temporary:
             break
         time.sleep(0.05)
