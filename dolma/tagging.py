@@ -1,7 +1,12 @@
-"""The tag task: one documents shard in, one attribute shard out, one row per document, in order."""
+"""The tag task: one documents shard in, attribute shards out, one row per document, in order.
+
+Usually all taggers write one attribute shard under the run's experiment name. Without an experiment name,
+each tagger writes its own (named after the tagger), as allenai/dolma does; the shard is still read once.
+"""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,11 +25,18 @@ class TaggerSpec:
 
 
 @dataclass(frozen=True)
-class TagTask:
-    document_path: str
-    attribute_path: str
+class AttributeOutput:
+    """One attribute shard: where it goes and which taggers fill it, under which experiment prefix."""
+
+    path: str
     experiment: str
     taggers: tuple[TaggerSpec, ...]
+
+
+@dataclass(frozen=True)
+class TagTask:
+    document_path: str
+    attribute_outputs: tuple[AttributeOutput, ...]
     plugins: tuple[registry.Plugin, ...] = ()
     skip_bad_lines: bool = False
     batch_size: int = 256
@@ -34,28 +46,35 @@ class TagTask:
         return self.document_path
 
     def outputs(self) -> list[str]:
-        return [self.attribute_path]
+        return [out.path for out in self.attribute_outputs]
 
     def run(self, report: Report) -> TaskResult:
         registry.load_plugins(self.plugins)
-        taggers = [(spec.name, registry.instance(spec.name, spec.params)) for spec in self.taggers]
-        prefixes = [f"{self.experiment}__{name}__" for name, _ in taggers]
+        groups = [
+            [(spec.name, f"{out.experiment}__{spec.name}__", registry.instance(spec.name, spec.params))
+             for spec in out.taggers]
+            for out in self.attribute_outputs
+        ]  # fmt: skip
         bad = BadLines() if self.skip_bad_lines else None
         docs = nbytes = unreported_docs = unreported_bytes = 0
         batch: list[Document] = []
-        with io.atomic_write(self.attribute_path) as out:
+        with ExitStack() as stack:
+            writers = [stack.enter_context(io.atomic_write(out.path)) for out in self.attribute_outputs]
 
             def flush() -> None:
-                results = [tagger.predict_batch(batch) for _, tagger in taggers]
-                for (name, _), result in zip(taggers, results, strict=True):
-                    if len(result) != len(batch):
-                        raise DolmaError(f"tagger {name!r} returned {len(result)} results for {len(batch)} documents")
-                for i, doc in enumerate(batch):
-                    attributes: dict[str, list[list[float]]] = {}
-                    for prefix, per_tagger in zip(prefixes, results, strict=True):
-                        for key, spans in per_tagger[i].items():
-                            attributes[prefix + key] = [[s, e, round_score(v)] for s, e, v in spans]
-                    out.write(encode_line(AttributeRow(id=doc.id, attributes=attributes, source=doc.source)))
+                for writer, taggers in zip(writers, groups, strict=True):
+                    results = []
+                    for name, prefix, tagger in taggers:
+                        result = tagger.predict_batch(batch)
+                        if len(result) != len(batch):
+                            raise DolmaError(f"tagger {name!r} returned {len(result)} results for {len(batch)} docs")
+                        results.append((prefix, result))
+                    for i, doc in enumerate(batch):
+                        attributes: dict[str, list[list[float]]] = {}
+                        for prefix, result in results:
+                            for key, spans in result[i].items():
+                                attributes[prefix + key] = [[s, e, round_score(v)] for s, e, v in spans]
+                        writer.write(encode_line(AttributeRow(id=doc.id, attributes=attributes, source=doc.source)))
                 batch.clear()
 
             for _lineno, doc, size in read_documents(self.document_path, bad):

@@ -10,7 +10,7 @@ from dolma import io, layout, registry
 from dolma.commands.shared import RunConfig, print_summary
 from dolma.errors import ConfigError
 from dolma.executors import run_tasks
-from dolma.tagging import TaggerSpec, TagTask
+from dolma.tagging import AttributeOutput, TaggerSpec, TagTask
 
 
 class Config(RunConfig):
@@ -25,7 +25,8 @@ class Config(RunConfig):
     ] = []
     tagger_modules: Annotated[list[str], Meta(description="plugin modules or .py files to load")] = []
     experiment: Annotated[
-        str | None, Meta(description="attribute directory and key prefix (default: the single tagger's name)")
+        str | None,
+        Meta(description="attribute directory and key prefix (default: each tagger writes its own, named after it)"),
     ] = None
     batch_size: Annotated[int, Meta(description="documents per predict_batch call")] = 256
 
@@ -54,9 +55,10 @@ def plan(config: Config) -> list[TagTask]:
     if not config.taggers:
         raise ConfigError("taggers: give at least one tagger (`dolma list` shows them)")
     specs = tagger_specs(config.taggers)
-    experiment = config.experiment or (specs[0].name if len(specs) == 1 else None)
-    if not experiment:
-        raise ConfigError("experiment: required when more than one tagger runs (it names the attribute directory)")
+    if config.experiment:
+        groups = [(config.experiment, specs)]
+    else:
+        groups = [(spec.name, (spec,)) for spec in specs]
     if config.destination is not None and len(config.destination) != len(config.documents):
         raise ConfigError(
             f"destination: {len(config.destination)} entries for {len(config.documents)} documents entries; "
@@ -65,16 +67,18 @@ def plan(config: Config) -> list[TagTask]:
     tasks = []
     for i, pattern in enumerate(config.documents):
         for path in io.expand_globs([pattern], "documents"):
-            if config.destination is None:
-                out = layout.attribute_path(path, experiment)
-            else:
-                out = layout.destination_path(path, pattern, config.destination[i])
+            outputs = []
+            for experiment, taggers in groups:
+                if config.destination is None:
+                    out = layout.attribute_path(path, experiment)
+                else:  # several taggers without an experiment each get a subdirectory of the destination
+                    base = config.destination[i] if len(groups) == 1 else io.join(config.destination[i], experiment)
+                    out = layout.destination_path(path, pattern, base)
+                outputs.append(AttributeOutput(out, experiment, taggers))
             tasks.append(
                 TagTask(
                     document_path=path,
-                    attribute_path=out,
-                    experiment=experiment,
-                    taggers=specs,
+                    attribute_outputs=tuple(outputs),
                     plugins=plugins,
                     skip_bad_lines=config.skip_bad_lines,
                     batch_size=config.batch_size,
@@ -87,7 +91,7 @@ def main(config: Config) -> int:
     tasks = plan(config)
     if config.dryrun:
         for task in tasks:
-            print(f"{task.document_path} -> {task.attribute_path}")
+            print(f"{task.document_path} -> {', '.join(task.outputs())}")
         return 0
     summary = run_tasks(tasks, desc="tag", **config.execute_kwargs())  # type: ignore[arg-type]
     print_summary(summary, "dolma tag")

@@ -41,6 +41,22 @@ def test_attributes_mirror_documents_one_row_per_line_in_order(tmp_path):
             assert row["source"] == "test"
 
 
+def test_without_experiment_each_tagger_writes_its_own_attributes(tmp_path):
+    docs = corpus(tmp_path, files=1)
+    assert tag("--documents", docs, "--taggers", "char_length", "random_number") == 0
+    lengths = read_jsonl(f"{tmp_path}/attributes/char_length/part/000.jsonl.gz")
+    randoms = read_jsonl(f"{tmp_path}/attributes/random_number/part/000.jsonl.gz")
+    assert set(lengths[0]["attributes"]) == {"char_length__char_length__length"}
+    assert set(randoms[0]["attributes"]) == {"random_number__random_number__random"}
+    assert [r["id"] for r in lengths] == [r["id"] for r in randoms]
+
+
+def test_destination_mirrors_the_glob(tmp_path):
+    docs = corpus(tmp_path, files=2)
+    assert tag("--documents", docs, "--taggers", "char_length", "--destination", f"{tmp_path}/elsewhere") == 0
+    assert io.glob(f"{tmp_path}/elsewhere/*") == [f"{tmp_path}/elsewhere/{f:03d}.jsonl.gz" for f in range(2)]
+
+
 def test_parameters_come_from_the_config(tmp_path):
     docs = corpus(tmp_path, files=1)
     config = tmp_path / "tag.yaml"
