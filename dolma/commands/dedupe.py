@@ -1,0 +1,226 @@
+"""``dolma dedupe``: exact dedup with a Bloom filter (allenai/dolma's ``dedupe`` keys) or near-duplicate
+clustering with MinHash LSH (our ``minhash`` section). Both write attribute files beside the documents, under
+``attributes/<dedupe.name>/``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+from msgspec import Meta
+
+from dolma import io, layout
+from dolma.commands.shared import RunConfig
+from dolma.config import Strict
+from dolma.dedup.exact import ExactOutcome, ExactRun, KeySpec, check_key_selects, compile_path, run_exact
+from dolma.dedup.minhash import MinhashConfig, plan_minhash, run_minhash
+from dolma.errors import ConfigError
+
+
+class NgramConfig(Strict):
+    ngram_length: Annotated[int, Meta(description="words per n-gram (0: whole paragraphs)")] = 0
+    stride: Annotated[int, Meta(description="words between the starts of consecutive n-grams (0 or 1: all)")] = 0
+    overlap_threshold: Annotated[
+        float, Meta(description="fraction of a paragraph's n-grams seen before for it to get a span")
+    ] = 1.0
+    skip_short_paragraphs: Annotated[
+        bool, Meta(description="skip paragraphs with fewer than two n-grams instead of hashing them whole")
+    ] = False
+
+
+class ParagraphsConfig(Strict):
+    attribute_name: Annotated[str | None, Meta(description="attribute key, e.g. bff_duplicate_paragraph_spans")] = None
+    paragraph_separator: Annotated[str, Meta(description="string that separates paragraphs")] = "\n"
+    by_ngram: Annotated[NgramConfig | None, Meta(description="dedupe paragraphs by n-gram overlap")] = None
+
+
+class DocumentsConfig(Strict):
+    attribute_name: Annotated[str | None, Meta(description="attribute key, e.g. bff_duplicate_docs")] = None
+    key: Annotated[str | None, Meta(description="JSONPath of the dedupe key, e.g. $.text or $.metadata.url")] = None
+
+
+class DedupeSection(Strict):
+    name: Annotated[str | None, Meta(description="attribute directory (default: the attribute_name)")] = None
+    documents: Annotated[DocumentsConfig | None, Meta(description="dedupe whole documents by a key")] = None
+    paragraphs: Annotated[ParagraphsConfig | None, Meta(description="dedupe paragraphs")] = None
+    skip_empty: Annotated[bool, Meta(description="do not dedupe empty (whitespace-only) keys/paragraphs")] = False
+    min_length: Annotated[int, Meta(description="do not dedupe keys/paragraphs shorter than this (characters)")] = 0
+    min_words: Annotated[int, Meta(description="do not dedupe keys/paragraphs with fewer words than this")] = 0
+    num_partitions: Annotated[int, Meta(description="allenai/dolma partitioning; only 1 is supported")] = 1
+    partition_index: Annotated[int, Meta(description="allenai/dolma partitioning; only 0 is supported")] = 0
+    file_partition: Annotated[bool, Meta(description="allenai/dolma partitioning; only false is supported")] = False
+    document_dir: Annotated[str, Meta(description="directory name replaced by attributes/<name>")] = "documents"
+
+
+class BloomFilterConfig(Strict):
+    file: Annotated[str, Meta(description="filter file to read and write, local or s3://")]
+    read_only: Annotated[
+        bool, Meta(description="only mark matches, insert nothing (decontamination against a saved filter)")
+    ] = False
+    size_in_bytes: Annotated[int, Meta(description="filter size; or estimated_doc_count + rate")] = 0
+    estimated_doc_count: Annotated[int, Meta(description="keys the filter is sized for")] = 0
+    desired_false_positive_rate: Annotated[float, Meta(description="target false-positive rate")] = 0.0
+
+
+class CompressionConfig(Strict):
+    input: Annotated[str | None, Meta(description="accepted for compatibility; compression follows extensions")] = None
+    output: Annotated[str | None, Meta(description="accepted for compatibility; outputs mirror the input's")] = None
+
+
+class Config(RunConfig):
+    documents: Annotated[list[str], Meta(description="document shard paths or globs, local or s3://")] = []
+    dedupe: Annotated[DedupeSection, Meta(description="what to deduplicate (allenai/dolma's keys)")] = DedupeSection()
+    bloom_filter: Annotated[BloomFilterConfig | None, Meta(description="the Bloom filter for exact dedup")] = None
+    minhash: Annotated[MinhashConfig | None, Meta(description="near-duplicate clustering with MinHash LSH")] = None
+    compression: Annotated[CompressionConfig, Meta(description="accepted for compatibility")] = CompressionConfig()
+    is_s3_volume: Annotated[bool, Meta(description="accepted for compatibility")] = False
+
+
+def key_spec(section: DedupeSection) -> KeySpec:
+    """Refuse configs that cannot produce output, saying why; else the key settings."""
+    docs, paras = section.documents, section.paragraphs
+    if docs is not None and paras is not None:
+        raise ConfigError(
+            "dedupe: both documents and paragraphs are set; one run dedupes one of them (allenai/dolma's Python "
+            "CLI silently ignores paragraphs then). Run twice with different dedupe.name"
+        )
+    if section.min_length < 0 or section.min_words < 0:
+        raise ConfigError("dedupe.min_length and dedupe.min_words must be >= 0")
+    if section.num_partitions != 1 or section.partition_index != 0 or section.file_partition:
+        raise ConfigError(
+            "dedupe.num_partitions/partition_index/file_partition: not needed here (the filter is built in one "
+            "pass with exact order); leave them unset"
+        )
+    common = {"skip_empty": section.skip_empty, "min_length": section.min_length, "min_words": section.min_words}
+    if docs is not None:
+        if not docs.attribute_name:
+            raise ConfigError("dedupe.documents.attribute_name: required (it is the attribute key written)")
+        if not docs.key:
+            raise ConfigError("dedupe.documents.key: required, a JSONPath such as $.text or $.metadata.url")
+        compile_path(docs.key)
+        return KeySpec(mode="documents", attribute_name=docs.attribute_name, key=docs.key, **common)
+    if paras is not None:
+        if not paras.attribute_name:
+            raise ConfigError("dedupe.paragraphs.attribute_name: required (it is the attribute key written)")
+        if not paras.paragraph_separator:
+            raise ConfigError("dedupe.paragraphs.paragraph_separator: must not be empty")
+        ngram = paras.by_ngram or NgramConfig()
+        if ngram.ngram_length < 0 or ngram.stride < 0:
+            raise ConfigError("dedupe.paragraphs.by_ngram: ngram_length and stride must be >= 0")
+        if paras.by_ngram is not None and ngram.ngram_length == 0:
+            raise ConfigError("dedupe.paragraphs.by_ngram.ngram_length: must be > 0 when by_ngram is set")
+        if not 0.0 <= ngram.overlap_threshold <= 1.0:
+            raise ConfigError("dedupe.paragraphs.by_ngram.overlap_threshold: must be within [0, 1]")
+        return KeySpec(
+            mode="paragraphs",
+            attribute_name=paras.attribute_name,
+            separator=paras.paragraph_separator,
+            ngram_length=ngram.ngram_length,
+            stride=ngram.stride,
+            overlap_threshold=ngram.overlap_threshold,
+            skip_short_paragraphs=ngram.skip_short_paragraphs,
+            **common,
+        )
+    raise ConfigError(
+        "dedupe: set dedupe.documents (attribute_name + key), dedupe.paragraphs (attribute_name), or a minhash "
+        "section; with none of them nothing would be written"
+    )
+
+
+def _check_compat(config: Config) -> None:
+    if config.dedupe.document_dir != "documents":
+        raise ConfigError("dedupe.document_dir: only 'documents' is supported (<prefix>/documents/...)")
+    if config.compression.input or config.compression.output:
+        raise ConfigError("compression: not configurable; it follows file extensions (attributes mirror documents)")
+    if not config.documents:
+        raise ConfigError("documents: give at least one path or glob")
+
+
+def input_paths(config: Config) -> list[str]:
+    """Every matched shard, in sorted order: the input order that decides which copy is kept."""
+    return sorted(io.expand_globs(config.documents, "documents"))
+
+
+def dedupe_name(config: Config, fallback: str | None) -> str:
+    name = config.dedupe.name or fallback
+    if not name:
+        raise ConfigError("dedupe.name: required (it names the attributes/<name>/ directory)")
+    return name
+
+
+def plan_exact(config: Config) -> ExactRun:
+    spec = key_spec(config.dedupe)
+    if config.bloom_filter is None:
+        raise ConfigError("bloom_filter: required for exact dedup (file, and size_in_bytes or estimated_doc_count)")
+    bloom = config.bloom_filter
+    if not bloom.read_only and bloom.size_in_bytes <= 0:
+        if bloom.estimated_doc_count <= 0 or not 0 < bloom.desired_false_positive_rate < 1:
+            if not io.exists(bloom.file):
+                raise ConfigError(
+                    "bloom_filter: give size_in_bytes, or estimated_doc_count with desired_false_positive_rate "
+                    "in (0, 1), to size a new filter"
+                )
+    name = dedupe_name(config, spec.attribute_name)
+    paths = input_paths(config)
+    check_key_selects(spec, paths[0])
+    return ExactRun(
+        spec=spec,
+        documents=paths,
+        attribute_paths=[layout.attribute_path(p, name) for p in paths],
+        bloom_file=bloom.file,
+        read_only=bloom.read_only,
+        work_dir=config.work_dir.output or bloom.file + ".work",
+        size_in_bytes=bloom.size_in_bytes,
+        estimated_doc_count=bloom.estimated_doc_count,
+        desired_false_positive_rate=bloom.desired_false_positive_rate,
+        skip_bad_lines=config.skip_bad_lines,
+        execute=config.execute_kwargs(),
+    )
+
+
+def _print_exact(outcome: ExactOutcome, seconds: float) -> None:
+    lines = [
+        f"dolma dedupe: {outcome.attributes_written} attribute file(s) written, {outcome.attributes_kept} kept "
+        f"(exist); {outcome.shards_inserted} shard(s) inserted into the filter, "
+        f"{outcome.shards_already_in_filter} already in it"
+    ]
+    lines.extend(f"  {key}: {value:,}" for key, value in sorted(outcome.counters.items()))
+    mb = outcome.counters.get("bytes", 0) / 1e6
+    if mb and seconds > 0:
+        lines.append(f"  {mb:,.1f} MB in {seconds:,.1f} s ({mb / seconds:,.1f} MB/s)")
+    if outcome.bloom:
+        info = outcome.bloom
+        lines.append(
+            f"  bloom filter {info['file']}: {info['size_in_bytes']:,} bytes, {info['num_hashes']} hashes, "
+            f"{info['keys_inserted']:,} keys from {info['shards']} shard(s)"
+        )
+    lines.extend(f"  note: {note}" for note in outcome.notes[:20])
+    print("\n".join(lines), file=sys.stderr)
+
+
+def main(config: Config) -> int:
+    import time
+
+    _check_compat(config)
+    if config.minhash is not None:
+        if config.dedupe.documents is not None or config.dedupe.paragraphs is not None:
+            raise ConfigError(
+                "minhash with dedupe.documents/paragraphs: both would write attributes/<name>/; run them as two "
+                "runs with different dedupe.name"
+            )
+        mrun = plan_minhash(config.minhash, input_paths(config), dedupe_name(config, None), config)
+        if config.dryrun:
+            for path, out in zip(mrun.documents, mrun.attribute_paths, strict=True):
+                print(f"{path} -> {out}")
+            return 0
+        run_minhash(mrun)
+        return 0
+    run = plan_exact(config)
+    if config.dryrun:
+        for path, out in zip(run.documents, run.attribute_paths, strict=True):
+            print(f"{path} -> {out}")
+        return 0
+    started = time.monotonic()
+    outcome = run_exact(run)
+    _print_exact(outcome, time.monotonic() - started)
+    return 0
