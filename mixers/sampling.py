@@ -56,15 +56,15 @@ def sampler_for_target(histogram: np.ndarray, target: float, seed: int) -> Sampl
     whole = math.floor(target / total)
     remainder = target - whole * total
     if remainder <= 0:
-        return Sampler(whole, 0.0, seed)
+        return Sampler(int(whole), 0.0, seed)
     cumulative = np.cumsum(histogram, dtype=np.float64)
     crossing = int(np.searchsorted(cumulative, remainder, side="left"))
     if crossing >= len(histogram):
-        return Sampler(whole + 1, 0.0, seed)
+        return Sampler(int(whole) + 1, 0.0, seed)
     before = cumulative[crossing - 1] if crossing > 0 else 0.0
     in_bin = float(histogram[crossing])
     within = (remainder - before) / in_bin if in_bin > 0 else 0.0
-    return Sampler(whole, (crossing + within) / len(histogram), seed)
+    return Sampler(int(whole), float((crossing + within) / len(histogram)), seed)
 
 
 def top_threshold(scores: np.ndarray, fraction: float) -> float:

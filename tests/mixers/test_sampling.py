@@ -1,0 +1,59 @@
+"""Sampling: seeded by the document id, whole copies plus a fraction, targets from a histogram."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from dolma.hashing import unit_hash
+from mixers.sampling import HASH_BINS, Sampler, hash_bin, sampler_for_target, top_threshold
+
+IDS = [f"doc-{i}" for i in range(20_000)]
+
+
+def test_rate_below_one_keeps_about_that_fraction_and_depends_only_on_id_and_seed():
+    sampler = Sampler.from_rate(0.3, seed=1)
+    kept = [i for i in IDS if sampler.copies(i)]
+    assert abs(len(kept) / len(IDS) - 0.3) < 0.02
+    assert kept == [i for i in reversed(IDS) if Sampler.from_rate(0.3, seed=1).copies(i)][::-1]
+    assert kept != [i for i in IDS if Sampler.from_rate(0.3, seed=2).copies(i)]
+    assert all(unit_hash(i, 1) < 0.3 for i in kept)
+
+
+def test_upsampling_gives_whole_copies_plus_a_fraction():
+    sampler = Sampler.from_rate(2.25, seed=0)
+    copies = [sampler.copies(i) for i in IDS]
+    assert set(copies) == {2, 3}
+    assert abs(sum(copies) / len(IDS) - 2.25) < 0.02
+    assert Sampler.from_rate(3.0, 0).copies("x") == 3
+    assert Sampler.from_rate(0.0, 0).copies("x") == 0
+
+
+def test_target_from_histogram_lands_within_a_bin():
+    hist = np.zeros(HASH_BINS, dtype=np.int64)
+    for i in IDS:
+        hist[hash_bin(i, 5)] += 1
+    for target in (1_000, 12_345, 20_000, 50_000):
+        sampler = sampler_for_target(hist, target, seed=5)
+        total = sum(sampler.copies(i) for i in IDS)
+        assert abs(total - target) <= max(3, hist.max()), (target, total)
+    assert sampler_for_target(hist, 40_000, 5) == Sampler(2, 0.0, 5)
+
+
+def test_token_target_weights_bins_by_tokens():
+    tokens = {i: (k % 7) + 1 for k, i in enumerate(IDS)}
+    hist = np.zeros(HASH_BINS, dtype=np.int64)
+    for i in IDS:
+        hist[hash_bin(i, 0)] += tokens[i]
+    sampler = sampler_for_target(hist, 30_000, seed=0)
+    kept_tokens = sum(sampler.copies(i) * tokens[i] for i in IDS)
+    assert abs(kept_tokens - 30_000) <= 7 * 10
+
+
+def test_top_threshold_keeps_the_best_fraction():
+    scores = np.arange(1000, dtype=np.float64)
+    threshold = top_threshold(scores, 0.1)
+    assert (scores >= threshold).sum() == 100 and threshold == 900
+    assert top_threshold(scores, 1.0) == 0
+    assert top_threshold(np.zeros(0), 0.5) == math.inf
