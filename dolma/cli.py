@@ -26,6 +26,7 @@ class Command:
 
 COMMANDS: dict[str, Command] = {
     "tag": Command("dolma.commands.tag", "tag documents with taggers, writing attribute shards beside them"),
+    "stat": Command("dolma.commands.stat", "count documents per source and summarise attribute scores"),
     "quickstart": Command("dolma.commands.quickstart", "run the whole pipeline on the bundled sample corpus"),
     "dedupe": Command(
         "dolma.commands.dedupe", "deduplicate: exact (Bloom filter) or near-duplicate (MinHash) attributes"

@@ -32,6 +32,8 @@ class TaskResult:
     counters: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     """Short remarks for the summary, e.g. locations of skipped bad lines."""
+    payload: Any = None
+    """Anything else the command merges afterwards (e.g. statistics); must be picklable."""
 
 
 class Task(Protocol):
@@ -102,10 +104,11 @@ class _Progress:
 
 
 def pending(tasks: Sequence[Task], overwrite: bool) -> list[int]:
-    """Indices of tasks to run: all with ``overwrite``, else those missing any output."""
+    """Indices of tasks to run: all with ``overwrite``, else those missing any output (a task without
+    outputs, such as a statistics pass, always runs)."""
     if overwrite:
         return list(range(len(tasks)))
-    return [i for i, task in enumerate(tasks) if not all(io.exists(out) for out in task.outputs())]
+    return [i for i, task in enumerate(tasks) if not task.outputs() or not all(map(io.exists, task.outputs()))]
 
 
 def run_tasks(
