@@ -226,6 +226,38 @@ def test_tag_on_s3(s3_bucket):
     assert [r["id"] for r in rows] == [f"s1-{i}" for i in range(50)]
 
 
+COUNTING_PLUGIN = """
+import os
+from dolma import Tagger, TaggerParams, tagger
+
+@tagger("counts_loads")
+class CountsLoads(Tagger):
+    \"\"\"Records each construction, as a model-loading tagger would load its model.\"\"\"
+
+    class Params(TaggerParams):
+        log: str = ""
+
+    def __init__(self, params):
+        super().__init__(params)
+        with open(params.log, "a") as f:
+            f.write(f"{os.getpid()}\\n")
+
+    def predict(self, doc):
+        return {}
+"""
+
+
+def test_a_tagger_is_constructed_once_per_worker_not_per_shard(tmp_path):
+    plugin = tmp_path / "counting.py"
+    plugin.write_text(COUNTING_PLUGIN)
+    log = tmp_path / "loads.log"
+    docs = corpus(tmp_path, files=6, per_file=20)
+    spec = f"{{counts_loads: {{log: '{log}'}}}}"
+    assert tag("--documents", docs, "--taggers", spec, "--tagger_modules", str(plugin), "--processes", "2") == 0
+    pids = log.read_text().split()
+    assert 1 <= len(pids) <= 2 and len(set(pids)) == len(pids)
+
+
 SLOW_PLUGIN = '''
 import time
 from dolma import Tagger, tagger
