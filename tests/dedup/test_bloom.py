@@ -1,0 +1,89 @@
+"""The Bloom filter: sizing, measured false-positive rate, exact in-order batch semantics, files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dolma.dedup.bloom import BloomFilter, false_positive_rate, hash_keys, plan_size, size_for
+from dolma.errors import ConfigError, InputError
+
+
+def sequential(bloom: BloomFilter, hashes: np.ndarray) -> np.ndarray:
+    """The reference: test then insert one key at a time."""
+    out = []
+    for h in hashes:
+        one = np.array([h], dtype=np.uint64)
+        hit = bool(bloom.contains(one)[0])
+        out.append(hit)
+        if not hit:
+            bloom.insert(one)
+    return np.array(out)
+
+
+def keys(start: int, stop: int) -> np.ndarray:
+    """Distinct byte keys, made fast: each number's little-endian bytes (numpy strips trailing zeros, which
+    keeps them distinct)."""
+    return np.arange(start, stop, dtype="<u8").view("S8")
+
+
+def test_sizing_meets_the_requested_rate():
+    bits, k = size_for(1_000_000, 0.001)
+    assert false_positive_rate(bits, 1_000_000, k) <= 0.001
+    assert 14_000_000 < bits < 15_500_000  # -n ln p / ln2^2 = 14.38M bits
+    assert k == 10
+    bits, k = plan_size(1 << 20, 0, 0.0, key_count=1_000_000)  # size only: hashes chosen for the keys counted
+    assert bits == 8 << 20 and k == round(bits / 1_000_000 * 0.6931) == 6
+    with pytest.raises(ConfigError, match="size_in_bytes, or estimated_doc_count"):
+        plan_size(0, 1000, 0.0, key_count=10)
+
+
+def test_measured_false_positive_rate_over_ten_million_absent_keys():
+    n, rate = 200_000, 0.01
+    bits, k = size_for(n, rate)
+    bloom = BloomFilter.empty(bits, k)
+    bloom.insert(hash_keys(keys(0, n)))
+    absent = 10_000_000
+    hits = 0
+    for start in range(1 << 40, (1 << 40) + absent, 1_000_000):
+        hits += int(bloom.contains(hash_keys(keys(start, start + 1_000_000))).sum())
+    measured = hits / absent
+    assert measured <= 1.5 * rate, measured
+    assert measured >= 0.5 * rate  # the filter is not trivially oversized either
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_batch_test_and_insert_equals_one_key_at_a_time(seed):
+    rng = np.random.default_rng(seed)
+    batched, reference = BloomFilter.empty(512, 3), BloomFilter.empty(512, 3)  # tiny: many false positives
+    for _ in range(6):
+        hashes = rng.integers(0, 200, size=80).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        assert np.array_equal(batched.test_and_insert(hashes), sequential(reference, hashes))
+        assert np.array_equal(batched.words, reference.words)
+
+
+def test_repeats_inside_a_batch_keep_the_first():
+    bloom = BloomFilter.empty(1 << 16, 7)
+    hashes = hash_keys([b"a", b"b", b"a", b"c", b"b", b"a"])
+    assert bloom.test_and_insert(hashes).tolist() == [False, False, True, False, True, True]
+    assert bloom.test_and_insert(hash_keys([b"c", b"d"])).tolist() == [True, False]
+
+
+def test_save_and_load_round_trip_with_header(tmp_path, s3_bucket):
+    bloom = BloomFilter.empty(4096, 5)
+    bloom.insert(hash_keys([b"x", b"y"]))
+    bloom.header = {"keys": {"mode": "documents"}, "shards": {"a.jsonl": 10}}
+    for path in (str(tmp_path / "f.bin"), f"{s3_bucket}/filters/f.bin"):
+        bloom.save(path)
+        back = BloomFilter.load(path)
+        assert back.num_bits == 4096 and back.num_hashes == 5
+        assert np.array_equal(back.words, bloom.words)
+        assert back.header["shards"] == {"a.jsonl": 10}
+        assert back.contains(hash_keys([b"x", b"z"])).tolist() == [True, False]
+
+
+def test_load_refuses_foreign_files(tmp_path):
+    path = tmp_path / "dolma.bin"
+    path.write_bytes(b"\x17\xf1\xf0\x81" + b"\x00" * 64)  # allenai/dolma's magic number
+    with pytest.raises(InputError, match="not a Bloom filter written by this toolkit"):
+        BloomFilter.load(str(path))
