@@ -101,16 +101,22 @@ def check_labels(path: str, wanted: Sequence[str], known: Sequence[str], key: st
 def predict_probabilities(
     model: Any, texts: list[str], k: int = -1, threshold: float = EXACT_THRESHOLD
 ) -> list[dict[str, float]]:
-    """One batched fastText call: for each text, label (prefix removed) to probability, for the ``k`` most
-    probable labels (-1: all) at or above ``threshold``, most probable first. Hierarchical-softmax models can
-    return 1.00004 for a certain label; probabilities are capped at 1."""
+    """One batched fastText call: for each text, its ``k`` most probable labels (-1: all) at or above
+    ``threshold``, most probable first, keyed by fastText's own label (``__label__`` prefix included: building
+    the dicts in C keeps short-paragraph batches cheap). Look values up through :func:`probability`."""
     if not texts:
         return []
     labels, probs = model.predict([fasttext_line(t) for t in texts], k=k, threshold=threshold)
     return [
-        {label.removeprefix(LABEL_PREFIX): min(float(p), 1.0) for label, p in zip(row_labels, row_probs, strict=True)}
+        dict(zip(row_labels, row_probs.tolist(), strict=True))
         for row_labels, row_probs in zip(labels, probs, strict=True)
     ]
+
+
+def probability(scores: dict[str, float], label: str) -> float:
+    """The probability of ``label`` (without prefix), 0 if below the threshold. Hierarchical-softmax models
+    can return 1.00004 for a certain label; probabilities are capped at 1."""
+    return min(scores.get(LABEL_PREFIX + label, 0.0), 1.0)
 
 
 def units(text: str, level: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
@@ -150,7 +156,7 @@ class FastTextClassifier(Tagger):
 
     def _spans(self, scores: dict[str, float], start: int, end: int, prefix: str, out: dict[str, list[Span]]) -> None:
         for label in self.labels:
-            out.setdefault(prefix + label, []).append((start, end, scores.get(label, 0.0)))
+            out.setdefault(prefix + label, []).append((start, end, probability(scores, label)))
 
     def predict_batch(self, docs: Sequence[Document]) -> list[dict[str, list[Span]]]:
         plan = [units(doc.text, self.params.level) for doc in docs]

@@ -16,11 +16,13 @@ from dolma import Document, Span, Tagger, TaggerParams, tagger
 from dolma.errors import ConfigError
 from taggers.classifiers import (
     EXACT_THRESHOLD,
+    LABEL_PREFIX,
     Level,
     check_labels,
     load_fasttext,
     model_labels,
     predict_probabilities,
+    probability,
     units,
 )
 
@@ -66,10 +68,10 @@ class LanguageId(Tagger):
 
     def _spans(self, scores: dict[str, float], start: int, end: int, prefix: str, out: dict[str, list[Span]]) -> None:
         if scores:
-            top, score = next(iter(scores.items()))  # fastText returns labels by decreasing probability
-            out.setdefault(f"{prefix}top_{top}", []).append((start, end, score))
+            top = next(iter(scores)).removeprefix(LABEL_PREFIX)  # fastText lists labels most probable first
+            out.setdefault(f"{prefix}top_{top}", []).append((start, end, probability(scores, top)))
         for lang in self.languages:
-            out.setdefault(prefix + lang, []).append((start, end, scores.get(lang, 0.0)))
+            out.setdefault(prefix + lang, []).append((start, end, probability(scores, lang)))
 
     def predict_batch(self, docs: Sequence[Document]) -> list[dict[str, list[Span]]]:
         plan = [units(doc.text, self.params.level) for doc in docs]

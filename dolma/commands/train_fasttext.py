@@ -9,6 +9,9 @@ through the tagger's own preprocessing, so training and tagging see text of the 
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -28,6 +31,8 @@ from taggers.classifiers import LABEL_PREFIX, fasttext_line
 from taggers.sampling import unit_hash
 
 PREDICT_BATCH = 4096
+SHUFFLE_PARTS = 64
+COPY_CHUNK = 16 << 20
 
 
 class Config(Strict):
@@ -48,6 +53,9 @@ class Config(Strict):
     epoch: Annotated[int, Meta(description="fastText training epochs")] = 5
     word_ngrams: Annotated[int, Meta(description="fastText word n-gram length (2 adds bigrams)")] = 2
     dim: Annotated[int, Meta(description="fastText vector size")] = 100
+    bucket: Annotated[
+        int, Meta(description="hash buckets for word n-grams; the model holds bucket x dim floats (2M x 100 = 800 MB)")
+    ] = 2_000_000
     min_count: Annotated[int, Meta(description="ignore words seen fewer times than this")] = 1
     loss: Annotated[Literal["softmax", "ova", "hs", "ns"], Meta(description="fastText loss")] = "softmax"
     threads: Annotated[int | None, Meta(description="training threads (default: all cores)")] = None
@@ -160,7 +168,9 @@ def _check(config: Config) -> None:
         raise ConfigError("test_fraction: a share in [0, 1)")
 
 
-def _write_split(config: Config, train: IO[str], test: IO[str], report: TrainReport) -> None:
+def _write_split(config: Config, train_parts: list[IO[str]], test: IO[str], report: TrainReport) -> None:
+    """Held-out documents to ``test``; training documents spread over ``train_parts`` by a hash of their id,
+    for :func:`_shuffle_into`."""
     bad = report.bad_lines if config.skip_bad_lines else None
     for doc_id, text, labels in _labelled(config, bad):
         line = fasttext_line(text).strip()
@@ -175,7 +185,21 @@ def _write_split(config: Config, train: IO[str], test: IO[str], report: TrainRep
             else:
                 scores.train += 1
         prefix = " ".join(LABEL_PREFIX + label for label in labels)
-        (test if held_out else train).write(f"{prefix} {line}\n")
+        out = test if held_out else train_parts[int(unit_hash(doc_id, config.seed + 1) * len(train_parts))]
+        out.write(f"{prefix} {line}\n")
+
+
+def _shuffle_into(parts: list[str], path: str, seed: int) -> None:
+    """Concatenate the parts, each in a seeded hash order of its lines: a reproducible shuffle that holds one
+    part in memory. fastText learns in file order (and splits the file between threads), so a file sorted by
+    class, as positive-then-negative inputs give, would bias the model towards the last class."""
+    with open(path, "w", encoding="utf-8") as out:
+        for part in parts:
+            with open(part, encoding="utf-8") as f:
+                lines = f.readlines()
+            lines.sort(key=lambda line: unit_hash(line, seed))
+            out.writelines(lines)
+            os.remove(part)
 
 
 def _evaluate(model: Any, test_path: str, report: TrainReport) -> None:
@@ -208,6 +232,24 @@ def _evaluate(model: Any, test_path: str, report: TrainReport) -> None:
         flush(texts, truths)
 
 
+def _fit(train_path: str, model_path: str, options: dict[str, Any]) -> None:
+    import fasttext
+
+    fasttext.train_supervised(input=train_path, **options).save_model(model_path)
+
+
+def fit_in_fresh_process(train_path: str, model_path: str, options: dict[str, Any]) -> None:
+    """Train in a spawned child. fasttext-numpy2 0.10.4 intermittently diverges to NaN when a process trains
+    a second model (seen on every other run in one process, never in a fresh one); a child also hands the
+    memory of a large model (bucket x dim floats) back to the system when it ends."""
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        try:
+            pool.submit(_fit, train_path, model_path, options).result()
+        except RuntimeError as exc:
+            raise InputError(f"fastText training failed: {exc} (a lower lr usually helps)") from None
+
+
 def train(config: Config) -> TrainReport:
     """Split, train, evaluate and save; returns the measurements (``main`` prints them)."""
     _check(config)
@@ -216,27 +258,32 @@ def train(config: Config) -> TrainReport:
     report = TrainReport()
     with tempfile.TemporaryDirectory(prefix="dolma-train-fasttext-") as tmp:
         train_path, test_path, model_path = (os.path.join(tmp, n) for n in ("train.txt", "test.txt", "model.bin"))
-        with open(train_path, "w", encoding="utf-8") as train_file, open(test_path, "w", encoding="utf-8") as test:
-            _write_split(config, train_file, test, report)
+        parts = [os.path.join(tmp, f"train-{i:02d}.txt") for i in range(SHUFFLE_PARTS)]
+        with contextlib.ExitStack() as stack:
+            part_files = [stack.enter_context(open(part, "w", encoding="utf-8")) for part in parts]
+            test = stack.enter_context(open(test_path, "w", encoding="utf-8"))
+            _write_split(config, part_files, test, report)
+        _shuffle_into(parts, train_path, config.seed)
         trained = {name for name, s in report.labels.items() if s.train}
         if len(trained) < 2:
             raise InputError(f"training needs documents of at least two labels; found {sorted(trained) or 'none'}")
-        model = fasttext.train_supervised(
-            input=train_path,
-            lr=config.lr,
-            epoch=config.epoch,
-            wordNgrams=config.word_ngrams,
-            dim=config.dim,
-            minCount=config.min_count,
-            loss=config.loss,
-            thread=config.threads or default_processes(),
-            seed=config.seed,
-            verbose=0,
-        )
-        _evaluate(model, test_path, report)
-        model.save_model(model_path)
-        with open(model_path, "rb") as saved:
-            io.write_bytes(config.model, saved.read())
+        options = {
+            "lr": config.lr,
+            "epoch": config.epoch,
+            "wordNgrams": config.word_ngrams,
+            "dim": config.dim,
+            "minCount": config.min_count,
+            "bucket": config.bucket,
+            "loss": config.loss,
+            "thread": config.threads or default_processes(),
+            "seed": config.seed,
+            "verbose": 0,
+        }
+        fit_in_fresh_process(train_path, model_path, options)
+        _evaluate(fasttext.load_model(model_path), test_path, report)
+        with open(model_path, "rb") as saved, io.atomic_write(config.model) as out:
+            for chunk in iter(lambda: saved.read(COPY_CHUNK), b""):
+                out.write(chunk)
     return report
 
 
