@@ -76,8 +76,16 @@ def load_blocklist(path: str) -> set[str]:
     return domains
 
 
-def is_blocked(host: str, blocked: set[str]) -> bool:
-    """True if ``host`` or one of its parent domains (``a.b.c`` -> ``b.c`` -> ``c``) is in ``blocked``."""
+def is_blocked(host: str, blocked: set[str], longest: int) -> bool:
+    """True if ``host`` or one of its parent domains (``a.b.c`` -> ``b.c`` -> ``c``) is in ``blocked``.
+
+    Only suffixes no longer than the ``longest`` listed name are looked up, so a hostile host of 50,000
+    labels costs at most ``longest`` lookups, not a quadratic number of copies."""
+    if len(host) > longest:
+        dot = host.find(".", len(host) - longest - 1)
+        if dot < 0:
+            return False
+        host = host[dot + 1 :]
     while True:
         if host in blocked:
             return True
@@ -111,9 +119,10 @@ class UrlBlocklist(Tagger):
             self.blocked |= load_blocklist(path)
         if not self.blocked:
             raise InputError(f"taggers.url_blocklist: the lists {', '.join(self.params.blocklists)} name no domain")
+        self.longest = max(map(len, self.blocked))
 
     def predict(self, doc: Document) -> dict[str, list[Span]]:
         url = doc.meta.get(self.params.url_field)
         host = host_of(url) if isinstance(url, str) else None
-        blocked = host is not None and is_blocked(host, self.blocked)
+        blocked = host is not None and is_blocked(host, self.blocked, self.longest)
         return {"blocked": document_span(doc.text, 1.0 if blocked else 0.0)}
