@@ -90,20 +90,23 @@ def _is_number(value: Any) -> bool:
     return kind is int or kind is float
 
 
-def get_path(obj: Any, steps: tuple[Step, ...]) -> Any:
-    """Follow keys (str) and indices (int, negative from the end); ``MISSING`` when a step fails."""
+def make_getter(steps: tuple[Step, ...]) -> Callable[[Any], Any]:
+    """A function following keys (str) and indices (int, negative from the end) from its argument, or
+    returning ``MISSING`` when a step fails; generated once as straight-line Python (no loop per call)."""
+    body = ["def get(obj):"]
     for step in steps:
         if type(step) is str:
-            if type(obj) is not dict:
-                return MISSING
-            obj = obj.get(step, MISSING)
-            if obj is MISSING:
-                return MISSING
+            body.append("    if type(obj) is not dict: return MISSING")
+            body.append(f"    obj = obj.get({step!r}, MISSING)")
+            body.append("    if obj is MISSING: return MISSING")
         else:
-            if type(obj) is not list or not -len(obj) <= step < len(obj):  # type: ignore[operator]
-                return MISSING
-            obj = obj[step]
-    return obj
+            fits = f"len(obj) <= {step}" if step >= 0 else f"len(obj) < {-step}"  # type: ignore[operator]
+            body.append(f"    if type(obj) is not list or {fits}: return MISSING")
+            body.append(f"    obj = obj[{step}]")
+    body.append("    return obj")
+    namespace: dict[str, Any] = {"MISSING": MISSING}
+    exec(compile("\n".join(body), f"<path {steps!r}>", "exec"), namespace)
+    return namespace["get"]  # type: ignore[no-any-return]
 
 
 def values_equal(a: Any, b: Any) -> bool:
@@ -138,6 +141,15 @@ _COMPARATORS: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
+_NUMERIC_OPS: dict[Callable[[Any, Any], bool], Callable[[Any, Any], bool]] = {
+    _COMPARATORS["=="]: operator.eq,
+    _COMPARATORS["<"]: operator.lt,
+    _COMPARATORS["<="]: operator.le,
+    _COMPARATORS[">"]: operator.gt,
+    _COMPARATORS[">="]: operator.ge,
+}
+"""Comparisons that, against a number, are true only for a number in the same relation."""
+
 # ----------------------------------------------------------------------------------------------- parser
 
 
@@ -155,6 +167,8 @@ class Path:
     """A compiled top-level JSONPath: ``select(doc)`` returns the selected nodes."""
 
     select: Callable[[Any], list[Any]]
+    matches: Callable[[Any], bool]
+    """Whether ``select`` would select anything; specialised for the usual shapes (no lists built)."""
     attribute_names: set[str] = field(default_factory=set)
     reads_all_attributes: bool = False
 
@@ -200,7 +214,10 @@ class _Parser:
         segments: list[Callable[[list[Any], Any], list[Any]]] = []
         keys: list[Step] = []  # static keys seen so far, to learn which attribute a filter reads
         static = True
+        prefix: tuple[Step, ...] | None = None  # the static steps before a final filter
+        last_filter: Predicate | None = None
         while self.peek().kind != "end":
+            last_filter = None
             if self.accept("."):
                 token = self.take()
                 if token.kind == "name":
@@ -223,6 +240,8 @@ class _Parser:
                         self.expect(")")
                     self.expect("]")
                     segments.append(_filter_segment(predicate))
+                    if static:
+                        prefix, last_filter = tuple(keys), predicate
                     static = False
                 elif self.accept("*"):
                     self.expect("]")
@@ -238,7 +257,14 @@ class _Parser:
                 raise ExpressionError(f"unexpected {token.text!r}", token.column)
             if static:
                 self._note_attribute(tuple(keys))
-        return Path(_chain(segments), self.attribute_names, self.reads_all_attributes)
+        select = _chain(segments)
+        if static:
+            matches = _exists(tuple(keys))
+        elif last_filter is not None and prefix is not None:
+            matches = _filtered(prefix, last_filter)
+        else:
+            matches = lambda doc: len(select(doc)) > 0  # noqa: E731
+        return Path(select, matches, self.attribute_names, self.reads_all_attributes)
 
     def parse_bracket_step(self) -> Step:
         """After ``[``: an integer index or a quoted key, then ``]``."""
@@ -338,11 +364,19 @@ class _Parser:
 
 
 def _compare(left: _Operand, compare: Callable[[Any, Any], bool], right: _Operand) -> Predicate:
-    if right.relative_to is None and left.relative_to is not None:
-        # the hot case, `@.k[0][2] >= 0.5`: one getter call and one comparison with a constant
+    if right.relative_to is None and left.relative_to == "@":
         constant = right.value
-        get_left = _getter(left)
-        return lambda cur, root: compare(get_left(cur, root), constant)
+        get = make_getter(left.steps)
+        numeric = _NUMERIC_OPS.get(compare)
+        if numeric is not None and _is_number(constant):
+            # the hot case, `@.k[0][2] >= 0.5`: follow the path, check the type, compare
+            def number_test(cur: Any, root: Any) -> bool:
+                value = get(cur)
+                kind = type(value)
+                return (kind is int or kind is float) and numeric(value, constant)
+
+            return number_test
+        return lambda cur, root: compare(get(cur), constant)
     get_left, get_right = _getter(left), _getter(right)
     return lambda cur, root: compare(get_left(cur, root), get_right(cur, root))
 
@@ -351,10 +385,10 @@ def _getter(operand: _Operand) -> Callable[[Any, Any], Any]:
     if operand.relative_to is None:
         value = operand.value
         return lambda cur, root: value
-    steps = operand.steps
+    get = make_getter(operand.steps)
     if operand.relative_to == "@":
-        return lambda cur, root: get_path(cur, steps)
-    return lambda cur, root: get_path(root, steps)
+        return lambda cur, root: get(cur)
+    return lambda cur, root: get(root)
 
 
 Segment = Callable[[list[Any], Any], list[Any]]
@@ -395,6 +429,27 @@ def _filter_segment(predicate: Predicate) -> Segment:
         return out
 
     return select
+
+
+def _exists(steps: tuple[Step, ...]) -> Callable[[Any], bool]:
+    get = make_getter(steps)
+    return lambda doc: get(doc) is not MISSING
+
+
+def _filtered(steps: tuple[Step, ...], predicate: Predicate) -> Callable[[Any], bool]:
+    """``$.a.b[?(pred)]``: test the predicate on the node, or on each element of a list node."""
+
+    get = make_getter(steps)
+
+    def matches(doc: Any) -> bool:
+        node = get(doc)
+        if node is MISSING:
+            return False
+        if type(node) is list:
+            return any(predicate(item, doc) for item in node)
+        return predicate(node, doc)
+
+    return matches
 
 
 def _chain(segments: list[Segment]) -> Callable[[Any], list[Any]]:
@@ -463,12 +518,7 @@ class Expression:
 def compile_expression(text: str, syntax: str) -> Expression:
     if syntax == "jsonpath":
         path = compile_path(text)
-        select = path.select
-
-        def selected(doc: dict[str, Any]) -> bool:
-            return len(select(doc)) > 0
-
-        return Expression(text, syntax, path.attribute_names, path.reads_all_attributes, selected, selected)
+        return Expression(text, syntax, path.attribute_names, path.reads_all_attributes, path.matches, path.matches)
     if syntax == "jq":
         program = _compile_jq(text)
         names = {a or b for a, b in _JQ_ATTRIBUTE.findall(text)}

@@ -67,6 +67,19 @@ _raw_rows = msgspec.json.Decoder(_AttributeRowRaw)
 _full_rows = msgspec.json.Decoder(_AttributeRow)
 
 
+_WHITESPACE = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"  # what str.split() splits ASCII text on
+_WORD_MAP = bytes(0x20 if i in _WHITESPACE else 0x78 for i in range(256))
+
+
+def word_count(text: str) -> int:
+    """``len(text.split())``, twice as fast for ASCII text: map bytes to space/letter and count the
+    starts of words, without building the word strings."""
+    if text.isascii():
+        mapped = text.encode().translate(_WORD_MAP)
+        return mapped.count(b" x") + (mapped[:1] == b"x")
+    return len(text.split())
+
+
 def _lines(path: str) -> Iterator[tuple[int, bytes]]:
     """``(line_number, line)`` of each non-blank line, without its newline."""
     lineno = 0
@@ -281,7 +294,7 @@ class _RunState:
                 else:
                     doc["attributes"] = merged
             text = doc["text"]
-            tokens = len(text.split())
+            tokens = word_count(text)
             source = doc.get("source")
             source = source if type(source) is str else ""
             unreported_docs += 1
@@ -308,7 +321,7 @@ class _RunState:
             if min_length and len(text.encode("utf-8")) < min_length:
                 add("output.min_text_length", source, tokens, nbytes)
                 continue
-            out_tokens = len(text.split()) if edited else tokens
+            out_tokens = word_count(text) if edited else tokens
             if top_path is not None:
                 score = _score(top_path, doc)
                 if score is None or (threshold is not None and score < threshold):
