@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import random
 import re
-import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -184,20 +183,17 @@ def write_raw(path: str, data: bytes) -> None:
         out.write(data)
 
 
-def _move(source: str, target: str) -> None:
+def _copy(source: str, target: str) -> None:
+    """Copy a part to its shard name (server-side on S3); parts are deleted only once the manifest is
+    written, so a run interrupted while packing packs again from the same parts."""
     if io.is_s3(source) and io.is_s3(target):
         bucket, key = io.split_s3(source)
         target_bucket, target_key = io.split_s3(target)
         io.s3_client().copy({"Bucket": bucket, "Key": key}, target_bucket, target_key)
-        io.remove(source)
-    elif not io.is_s3(source) and not io.is_s3(target):
-        os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
-        shutil.move(source, target)
-    else:
-        with raw_atomic_write(target) as out:
-            for chunk in _raw_chunks(source):
-                out.write(chunk)
-        io.remove(source)
+        return
+    with raw_atomic_write(target) as out:
+        for chunk in _raw_chunks(source):
+            out.write(chunk)
 
 
 def _raw_chunks(path: str) -> Iterator[bytes]:
@@ -251,14 +247,12 @@ def pack(
     for index, group in enumerate(plan_shards(ordered, max_bytes, concatenate=ext != ".parquet")):
         target = shard_path(directory, stream, index, ext)
         if len(group) == 1:
-            _move(group[0].path, target)
+            _copy(group[0].path, target)
         else:
             with raw_atomic_write(target) as out:
                 for part in group:
                     for chunk in _raw_chunks(part.path):
                         out.write(chunk)
-            for part in group:
-                io.remove(part.path)
         shards.append(Shard(target, sum(p.bytes for p in group), sum(p.documents for p in group), tuple(group)))
     _remove_stale(directory, stream, ext, len(shards))
     return shards

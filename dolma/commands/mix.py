@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io as pyio
 import json
+import shutil
 import sys
 from typing import Any
 
@@ -92,17 +93,18 @@ def _up_to_date(plans: list[StreamPlan], digest: str) -> bool:
     return all(manifest.read_hash(directory) == digest for directory in directories)
 
 
-def _cleanup(plans: list[StreamPlan], tasks: list[FileTask]) -> None:
+def _cleanup(plans: list[StreamPlan], tasks: list[FileTask], records: list[dict[str, Any]]) -> None:
+    """Remove the parts and task records once the shards and the manifest are written."""
+    for record in records:
+        for part in record["parts"]:
+            io.remove(part["path"])
     for task in tasks:
         for path in (task.record_path, f"{task.work_prefix}.scan.npz"):
             if io.exists(path):
                 io.remove(path)
     for plan in plans:
         if not io.is_s3(plan.work_dir):
-            import shutil
-
-            root = plan.work_dir.rsplit("/_mix_work/", 1)[0] + "/_mix_work"
-            shutil.rmtree(root, ignore_errors=True)
+            shutil.rmtree(plan.work_dir.rsplit("/_mix_work/", 1)[0] + "/_mix_work", ignore_errors=True)
 
 
 def _print_report(entries: list[dict[str, Any]], seconds: float, written: list[str]) -> None:
@@ -143,11 +145,13 @@ def main(config: MixConfig) -> int:
     tasks = _tasks(config, plans, "mix", samplers, thresholds)
     summary = run_tasks(tasks, desc="mix", **config.execute_kwargs())  # type: ignore[arg-type]
     entries = []
+    all_records: list[dict[str, Any]] = []
     offset = 0
     for plan in plans:
         stream_tasks = tasks[offset : offset + len(plan.inputs)]
         offset += len(plan.inputs)
         records = [json.loads(io.read_bytes(task.record_path)) for task in stream_tasks]
+        all_records.extend(records)
         parts = [writer.Part(**part) for record in records for part in record["parts"]]
         order_seed = f"{config.seed}/{plan.config.name}" if config.shuffle else None
         shards = writer.pack(
@@ -158,6 +162,6 @@ def main(config: MixConfig) -> int:
         )
     document = manifest.build(mix_identity(config), digest, config.seed, entries)
     written = [manifest.write(directory, document) for directory in dict.fromkeys(p.config.output.path for p in plans)]
-    _cleanup(plans, tasks)
+    _cleanup(plans, tasks, all_records)
     _print_report(entries, summary.seconds, written)
     return 0

@@ -312,3 +312,26 @@ def test_s3_inputs_and_outputs(tmp_path, s3_bucket):
     remote = [p for p in io.glob(f"{s3_bucket}/out/s-*.jsonl.gz")]
     assert [read_jsonl(p) for p in remote] == [read_jsonl(p) for p in shards(tmp_path / "out")]
     assert io.exists(f"{s3_bucket}/out/manifest.json") and not io.glob(f"{s3_bucket}/out/_mix_work/**")
+
+
+def test_a_run_interrupted_while_packing_packs_again_from_its_parts(tmp_path, monkeypatch):
+    corpus(tmp_path, files=3)
+    config = stream(tmp_path, **FILTERED)
+    assert mix(tmp_path, [config], "--processes", "1") == 0
+    expected = {os.path.basename(p): open(p, "rb").read() for p in shards(tmp_path / "out")}
+    from mixers import manifest as manifest_module
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    import shutil
+
+    shutil.rmtree(tmp_path / "out")
+    monkeypatch.setattr(manifest_module, "write", crash)
+    assert mix(tmp_path, [config], "--processes", "1") == 130
+    assert os.path.exists(tmp_path / "out" / "_mix_work")
+    for path in shards(tmp_path / "out")[1:]:
+        os.remove(path)  # as if interrupted while packing
+    monkeypatch.undo()
+    assert mix(tmp_path, [config], "--processes", "1") == 0
+    assert {os.path.basename(p): open(p, "rb").read() for p in shards(tmp_path / "out")} == expected

@@ -81,10 +81,3 @@ def test_unknown_compression_is_refused():
     assert extension("jsonl", None) == ".jsonl.gz" and extension("jsonl", "zst") == ".jsonl.zst"
     with pytest.raises(ValueError):
         extension("jsonl", "lzma")
-
-
-def test_word_count_matches_str_split():
-    from mixers.mixing import word_count
-
-    for text in ["", " ", "a", "  a b\t\tc\n", "a\x1cb\x1fc\x0bd\x0ce", "héllo  wörld\u3000x\xa0y", "x\n\ny "]:
-        assert word_count(text) == len(text.split()), text
