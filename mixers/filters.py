@@ -420,7 +420,7 @@ def _wildcard_segment(nodes: list[Any], root: Any) -> list[Any]:
 
 def _filter_segment(predicate: Predicate) -> Segment:
     def select(nodes: list[Any], root: Any) -> list[Any]:
-        out = []
+        out: list[Any] = []
         for node in nodes:
             if type(node) is list:
                 out.extend(item for item in node if predicate(item, root))

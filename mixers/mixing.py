@@ -183,7 +183,7 @@ class FileTask:
         record = state.record(parts)
         if self.mode == "scan":
             buffer = pyio.BytesIO()
-            np.savez(buffer, **state.scan_arrays())
+            np.savez(buffer, **state.scan_arrays())  # type: ignore[arg-type]
             io.write_bytes(self.record_path, buffer.getvalue())
         else:
             io.write_bytes(self.record_path, _encode_json(record))

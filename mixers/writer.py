@@ -151,7 +151,7 @@ def raw_atomic_write(path: str) -> Iterator[Any]:
     if io.is_s3(path):
         import smart_open
 
-        raw = smart_open.open(
+        raw: Any = smart_open.open(
             path,
             "wb",
             compression="disable",
