@@ -72,7 +72,15 @@ class StreamConfig(Strict, kw_only=True):
 
 
 class MixConfig(RunConfig):
-    streams: Annotated[list[StreamConfig], Meta(description="the streams to mix")] = []
+    streams: Annotated[
+        list[StreamConfig],
+        Meta(
+            description="the streams to mix; each: name, documents, attributes, filter.{include,exclude,syntax}, "
+            "span_replacement[].{span,min_score,max_score,replacement}, output.{path,max_size_in_bytes,"
+            "discard_fields,min_text_length,format,provenance}, compression.{input,output}, sample_rate, "
+            "target_documents, target_tokens, top_fraction.{score,fraction} (docs/mixer.md)"
+        ),
+    ] = []
     seed: Annotated[int, Meta(description="seed of sampling and shuffling (hash of the document id)")] = 0
     shuffle: Annotated[
         bool, Meta(description="shuffle document order (seeded; within parts, and the order of parts)")

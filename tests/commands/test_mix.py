@@ -335,3 +335,44 @@ def test_a_run_interrupted_while_packing_packs_again_from_its_parts(tmp_path, mo
     monkeypatch.undo()
     assert mix(tmp_path, [config], "--processes", "1") == 0
     assert {os.path.basename(p): open(p, "rb").read() for p in shards(tmp_path / "out")} == expected
+
+
+DOLMA_STYLE_CONFIG = """
+streams:
+  - name: dcnlp
+    documents:
+      - {root}/documents/part/*.jsonl.gz
+    output:
+      path: {root}/mixed
+      max_size_in_bytes: 100_000_000
+      discard_fields:
+        - attributes
+        - metadata
+    attributes:
+      - exp
+    filter:
+      exclude:
+        - $.attributes[?(@.exp__len && @.exp__len[0] && @.exp__len[0][2] < 10)]
+        - $.attributes[?(@.exp__flag && @.exp__flag[0] && @.exp__flag[0][2] > 0.5)]
+    span_replacement:
+      - span: $.attributes.exp__dup
+        min_score: 0.5
+        replacement: ""
+work_dir:
+  input: /tmp/unused-input
+processes: 2
+"""
+
+
+def test_a_dolma_config_file_runs_unchanged(tmp_path):
+    data = corpus(tmp_path, files=2)
+    path = tmp_path / "dolma.yaml"
+    path.write_text(DOLMA_STYLE_CONFIG.format(root=tmp_path))
+    assert main(["mix", "-c", str(path)]) == 0
+    got = [d for p in shards(tmp_path / "mixed", "dcnlp") for d in read_jsonl(p)]
+    keep = [d for docs in data for d in docs if d["attributes"]["exp__len"][0][2] >= 10]
+    keep = [d for d in keep if d["attributes"]["exp__flag"][0][2] <= 0.5]
+    assert [d["id"] for d in got] == [d["id"] for d in keep]
+    # as in dolma 1.2.1, provenance is added after discarding fields, so metadata holds only it
+    assert all(set(d) == {"id", "text", "source", "extra", "metadata"} for d in got)
+    assert all(set(d["metadata"]) == {"provenance"} for d in got)
