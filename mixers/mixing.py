@@ -179,14 +179,12 @@ class FileTask:
             if writer is not None:
                 writer.abort()
             raise
-        parts = writer.close() if writer is not None else []
-        record = state.record(parts)
-        if self.mode == "scan":
+        if writer is not None:
+            io.write_bytes(self.record_path, _encode_json(state.record(writer.close())))
+        else:
             buffer = pyio.BytesIO()
             np.savez(buffer, **state.scan_arrays())  # type: ignore[arg-type]
             io.write_bytes(self.record_path, buffer.getvalue())
-        else:
-            io.write_bytes(self.record_path, _encode_json(record))
         counts = state.tally.counts
         counters = {"files": 1, "documents": counts["in"][0], "bytes": counts["in"][2], "kept": counts["kept"][0]}
         if state.bad is not None and state.bad.count:

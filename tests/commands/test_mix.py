@@ -265,6 +265,8 @@ def test_misaligned_attribute_file_names_both_files(tmp_path, capsys):
     assert mix(tmp_path, [stream(tmp_path, **FILTERED)], "--processes", "1") == 2
     err = capsys.readouterr().err
     assert "attributes/exp/part/000.jsonl.gz:8" in err and "documents/part/000.jsonl.gz:8" in err
+    leftovers = [name for _, _, names in os.walk(tmp_path / "out") for name in names if ".tmp-" in name]
+    assert leftovers == []  # the part being written was discarded
     write_docs(f"{tmp_path}/attributes/exp/part/000.jsonl.gz", rows[:10])
     rows[7]["id"] = data[0][7]["id"]
     write_docs(f"{tmp_path}/attributes/exp/part/000.jsonl.gz", rows[:10])
