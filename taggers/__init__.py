@@ -1,4 +1,4 @@
 """Built-in taggers, each written exactly as a user's plugin would be. Importing this package registers
 them; no module here loads a model or touches the disk at import time."""
 
-from taggers import classifiers, code, language, length, repetition, sampling, urls  # noqa: F401
+from taggers import c4, classifiers, code, fineweb, gopher, language, length, pii, repetition, sampling, urls  # noqa: F401

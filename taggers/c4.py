@@ -1,0 +1,115 @@
+"""C4's cleaning rules (Raffel et al. 2020) as spans and flags, for the mixer to remove lines or documents.
+
+Line spans, one per offending line (a span covers the line and its newline, so removing them keeps the rest
+of the text well formed): no terminal punctuation, fewer than three words, the word "javascript", cookie
+and terms-of-use boilerplate. Document flags: "lorem ipsum", a curly brace, "javascript", too few
+sentences, and a word or phrase from a bad-word list file the user supplies (none is bundled).
+
+Attributes named as in allenai/dolma's ``c4_v2`` compute what it computes, with one bug fixed: dolma takes
+line offsets from the lower-cased text, which is longer than the original when it holds characters such as
+"İ", so its spans drift; ours are offsets into the original text.
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import accumulate, compress, repeat
+from operator import add, lt, methodcaller, not_
+from typing import Any
+
+from dolma import Document, Span, Tagger, TaggerParams, io, tagger
+from dolma.errors import ConfigError, InputError
+
+TERMINAL_PUNCTUATION = (".", "?", "!", '"')
+POLICY_SUBSTRINGS = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
+"""C4's boilerplate markers (its ``_POLICY_SUBSTRINGS``), matched in the lower-cased line."""
+
+_SENTENCE_END = re.compile(r"[.!?](?=\s|\Z)")
+
+
+def load_bad_words(path: str) -> tuple[frozenset[str], tuple[str, ...]]:
+    """One word or phrase a line, matched lower-cased: words against whitespace-separated words, phrases
+    (entries with a space) as substrings of the text, as C4 and dolma do."""
+    try:
+        lines = io.read_bytes(path).decode("utf-8").splitlines()
+    except InputError as exc:
+        raise ConfigError(f"c4.bad_words_path: {exc}") from None
+    entries = [line.strip().lower() for line in lines if line.strip()]
+    return frozenset(e for e in entries if " " not in e), tuple(e for e in entries if " " in e)
+
+
+@tagger("c4")
+class C4(Tagger):
+    """C4 rules: line spans (no end punctuation, < 3 words, javascript, policy) and document flags.
+
+    Line spans (score 1; an attribute with no span is left out): ``lines_with_no_ending_punctuation``,
+    ``lines_with_too_few_words``, ``lines_with_javascript``, ``lines_with_policy``. Document values:
+    ``line_count``, ``sentence_count``, and flags present only when true: ``has_curly_brace``,
+    ``has_lorem_ipsum``, ``has_javascript``, ``has_too_few_sentences``, ``has_naughty_word`` (only with
+    ``bad_words_path``).
+
+    C4 removed the flagged lines, then documents with a flag or fewer than 3 sentences (or, after line
+    removal, fewer than 5 lines): in the mixer, exclude the flags and delete the line spans.
+    """
+
+    class Params(TaggerParams):
+        bad_words_path: str | None = None
+        """A file of bad words and phrases, one a line (local or s3://); without it there is no has_naughty_word."""
+        min_words_per_line: int = 3
+        """Lines with fewer whitespace words are spanned in lines_with_too_few_words."""
+        min_sentences: int = 3
+        """Documents with fewer sentence ends (., ! or ? before whitespace or the end) get has_too_few_sentences."""
+
+    def __init__(self, params: Any) -> None:
+        super().__init__(params)
+        self.bad_words: frozenset[str] = frozenset()
+        self.bad_phrases: tuple[str, ...] = ()
+        if params.bad_words_path:
+            self.bad_words, self.bad_phrases = load_bad_words(params.bad_words_path)
+
+    def predict(self, doc: Document) -> dict[str, list[Span]]:
+        text = doc.text
+        size = len(text)
+        lowered = text.lower()
+        min_words = self.params.min_words_per_line
+        lines = text.split("\n")
+        # the line loop runs in C (map/compress) because it visits every line of every document
+        bounds = list(accumulate(map(add, map(len, lines), repeat(1)), initial=0))
+        bounds[-1] = size
+        spans = list(zip(bounds[:-1], bounds[1:], repeat(1.0, len(lines)), strict=True))
+        punctuated = map(methodcaller("endswith", TERMINAL_PUNCTUATION), map(str.rstrip, lines))
+        no_punctuation = list(compress(spans, map(not_, punctuated)))
+        word_counts = map(len, map(methodcaller("split", None, min_words - 1), lines))
+        too_few = list(compress(spans, map(lt, word_counts, repeat(min_words))))
+        check_javascript = "javascript" in lowered
+        javascript: list[Span] = []
+        policy: list[Span] = []
+        if check_javascript or any(p in lowered for p in POLICY_SUBSTRINGS):
+            for span, line in zip(spans, map(str.lower, lines), strict=True):
+                if "javascript" in line:
+                    javascript.append(span)
+                if any(p in line for p in POLICY_SUBSTRINGS):
+                    policy.append(span)
+        sentences = len(_SENTENCE_END.findall(text))
+        whole = [(0, size, 1.0)]
+        out: dict[str, list[Span]] = {"line_count": [(0, size, len(lines))], "sentence_count": [(0, size, sentences)]}
+        for name, spans in (
+            ("lines_with_no_ending_punctuation", no_punctuation),
+            ("lines_with_too_few_words", too_few),
+            ("lines_with_javascript", javascript),
+            ("lines_with_policy", policy),
+        ):
+            if spans:
+                out[name] = spans
+        if "{" in text:
+            out["has_curly_brace"] = whole
+        if "lorem ipsum" in lowered:
+            out["has_lorem_ipsum"] = whole
+        if check_javascript:
+            out["has_javascript"] = whole
+        if sentences < self.params.min_sentences:
+            out["has_too_few_sentences"] = whole
+        if self.bad_words or self.bad_phrases:
+            if not self.bad_words.isdisjoint(lowered.split()) or any(p in lowered for p in self.bad_phrases):
+                out["has_naughty_word"] = whole
+        return out
