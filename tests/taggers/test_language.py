@@ -96,13 +96,17 @@ def test_chosen_languages_are_scored_on_every_document(tagger: LanguageId) -> No
     assert en_doc["en"][0][:2] == (0, len(SENTENCES["en"]))
 
 
-def test_chosen_language_scores_match_fasttext_all_label_probabilities(tagger: LanguageId) -> None:
+@pytest.mark.parametrize("min_score", [5e-6, 0.001])
+def test_chosen_language_scores_match_fasttext_all_label_probabilities(min_score: float) -> None:
+    tagger = LanguageId(LanguageId.Params(languages=["en", "de", "nl", "ja"], min_score=min_score))
     text = SENTENCES["nl"] + " " + SENTENCES["de"]
     labels, probs = tagger.model.predict(text, k=-1)
     expected = dict(zip(labels, probs.tolist(), strict=True))
     (attributes,) = tagger.predict_batch([Document(id="x", text=text)])
-    for lang in ("en", "de"):
-        assert round(attributes[lang][0][2], 5) == round(min(expected.get(f"__label__{lang}", 0.0), 1.0), 5)
+    for lang in ("en", "de", "nl", "ja"):
+        value = min(expected.get(f"__label__{lang}", 0.0), 1.0)
+        assert round(attributes[lang][0][2], 5) == (round(value, 5) if value >= min_score else 0.0), lang
+    assert 0 < attributes["ja"][0][2] < 0.001 if min_score < 1e-5 else attributes["ja"][0][2] == 0.0
 
 
 def test_paragraph_level_scores_each_paragraph() -> None:

@@ -1,0 +1,152 @@
+"""Language ID speed: fastText's per-document predict vs batched (list) predict vs the ``language`` tagger.
+
+The corpus is real multilingual text from this machine: the translated messages of every gettext catalogue
+under /usr/share/locale (dozens of languages), grouped into multi-line documents. No network is needed.
+
+    python benchmarks/bench_language.py [--docs 4000] [--runs 3]
+
+Prints, per method, the median wall time of ``--runs`` rounds (methods take turns in each round, so load
+changes on this shared machine fall on all alike), predictions/s, CPU seconds per MB and the ratio to
+per-document predict, for document-level and paragraph-level prediction, and checks that the tagger's top
+language equals fastText's own per-document ``predict`` on every document. allenai/dolma 1.2.1's fastText
+language taggers download ``lid.176.bin`` when they start, so they cannot run here; the row "dolma-style"
+reproduces what they do per document (lower-case, ``k=-1``, one ``predict`` call each) on the same model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gettext
+import glob
+import os
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from dolma import Document  # noqa: E402
+from dolma.documents import paragraph_bounds  # noqa: E402
+from taggers.language import LanguageId  # noqa: E402
+
+BATCH = 256  # dolma tag's default batch_size
+
+
+def catalogue_messages(path: str) -> list[str]:
+    try:
+        with open(path, "rb") as f:
+            catalog = gettext.GNUTranslations(f)._catalog  # type: ignore[attr-defined]
+    except (OSError, UnicodeError, ValueError, IndexError, KeyError):  # some catalogues have odd headers
+        return []
+    messages = []
+    for key, value in catalog.items():
+        if key and isinstance(value, str) and len(value) >= 20 and "%" not in value:
+            messages.append(" ".join(value.split()))
+    return messages
+
+
+def build_corpus(n_docs: int, seed: int = 0) -> list[Document]:
+    """``n_docs`` documents of 5-30 translated messages (one per line) from one catalogue each."""
+    rng = random.Random(seed)
+    catalogues = sorted(glob.glob("/usr/share/locale/*/LC_MESSAGES/*.mo"))
+    pools = [msgs for msgs in (catalogue_messages(p) for p in catalogues) if len(msgs) >= 5]
+    if not pools:
+        raise SystemExit("no gettext catalogues under /usr/share/locale: cannot build a multilingual corpus")
+    docs = []
+    for i in range(n_docs):
+        pool = rng.choice(pools)
+        lines = rng.sample(pool, min(len(pool), rng.randint(5, 30)))
+        docs.append(Document(id=str(i), text="\n".join(lines)))
+    return docs
+
+
+def measure(methods: list[tuple[str, Callable[[], Any]]], runs: int) -> list[tuple[float, float]]:
+    """Median wall and CPU seconds of each method over ``runs`` rounds. The methods take turns within each
+    round, so a change in the machine's load (it is shared) falls on all of them alike."""
+    walls: list[list[float]] = [[] for _ in methods]
+    cpus: list[list[float]] = [[] for _ in methods]
+    for _ in range(runs):
+        for i, (_name, fn) in enumerate(methods):
+            wall, cpu = time.perf_counter(), time.process_time()
+            fn()
+            walls[i].append(time.perf_counter() - wall)
+            cpus[i].append(time.process_time() - cpu)
+    return [(statistics.median(w), statistics.median(c)) for w, c in zip(walls, cpus, strict=True)]
+
+
+def batched(tagger: LanguageId, docs: list[Document]) -> None:
+    for i in range(0, len(docs), BATCH):
+        tagger.predict_batch(docs[i : i + BATCH])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=4000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+
+    docs = build_corpus(args.docs)
+    megabytes = sum(len(d.text.encode()) for d in docs) / 1e6
+    lines = [d.text.replace("\n", " ") for d in docs]
+    paragraphs = [d.text[s:e].replace("\n", " ") for d in docs for s, e in paragraph_bounds(d.text)]
+    doc_tagger = LanguageId(LanguageId.Params())
+    en_tagger = LanguageId(LanguageId.Params(languages=["en"]))
+    en_exact = LanguageId(LanguageId.Params(languages=["en"], min_score=5e-6))
+    para_tagger = LanguageId(LanguageId.Params(level="paragraph"))
+    para_en = LanguageId(LanguageId.Params(level="paragraph", languages=["en"]))
+    para_en_exact = LanguageId(LanguageId.Params(level="paragraph", languages=["en"], min_score=5e-6))
+    model = doc_tagger.model
+    print(f"corpus: {len(docs):,} documents, {len(paragraphs):,} paragraphs, {megabytes:.2f} MB, {args.runs} runs")
+
+    mismatches = 0
+    for doc, attributes in zip(docs, doc_tagger.predict_batch(docs), strict=True):
+        (top,) = [k for k in attributes if k.startswith("top_")]
+        mismatches += top != "top_" + model.predict(doc.text.replace("\n", " "))[0][0].removeprefix("__label__")
+    print(f"tagger top-1 vs fastText per-document predict: {len(docs) - mismatches:,}/{len(docs):,} agree")
+
+    def per_doc(texts: list[str], k: int = 1) -> Callable[[], None]:
+        return lambda: [model.predict(t, k=k) for t in texts]
+
+    def as_list(texts: list[str]) -> Callable[[], None]:
+        return lambda: [model.predict(texts[i : i + BATCH], k=1) for i in range(0, len(texts), BATCH)]
+
+    lowered = [t.lower().strip() for t in lines]
+    suites = [
+        (
+            "document level",
+            len(docs),
+            [
+                ("fastText predict, one call per document", per_doc(lines)),
+                ("fastText predict on a list (batches of 256)", as_list(lines)),
+                ("language tagger, predict_batch (top language)", lambda: batched(doc_tagger, docs)),
+                ("language tagger, languages: [en]", lambda: batched(en_tagger, docs)),
+                ("language tagger, languages: [en], min_score: 5e-6", lambda: batched(en_exact, docs)),
+                ("dolma-style: lower-case, k=-1, one call per document", per_doc(lowered, k=-1)),
+            ],
+        ),
+        (
+            "paragraph level",
+            len(paragraphs),
+            [
+                ("fastText predict, one call per paragraph", per_doc(paragraphs)),
+                ("fastText predict on a list (batches of 256)", as_list(paragraphs)),
+                ("language tagger, level: paragraph", lambda: batched(para_tagger, docs)),
+                ("language tagger, paragraph, languages: [en]", lambda: batched(para_en, docs)),
+                ("language tagger, paragraph, [en], min_score: 5e-6", lambda: batched(para_en_exact, docs)),
+            ],
+        ),
+    ]
+    for title, count, methods in suites:
+        print(f"\n{title}: {count:,} predictions")
+        print(f"{'method':<56}{'wall s':>8}{'pred/s':>10}{'CPU s/MB':>10}{'vs first':>10}")
+        timings = measure(methods, args.runs)
+        base = timings[0][0]
+        for (name, _fn), (wall, cpu) in zip(methods, timings, strict=True):
+            print(f"{name:<56}{wall:>8.3f}{count / wall:>10,.0f}{cpu / megabytes:>10.3f}{base / wall:>9.2f}x")
+
+
+if __name__ == "__main__":
+    main()
