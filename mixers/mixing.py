@@ -117,11 +117,12 @@ class Tally:
         cell[1] += tokens
         cell[2] += nbytes
 
-    def written(self, copies: int, tokens: int, nbytes: int) -> None:
-        row = self.counts["written"]
-        row[0] += copies
-        row[1] += copies * tokens
-        row[2] += copies * nbytes
+    def written(self, source: str, copies: int, tokens: int, nbytes: int) -> None:
+        """What was written for a kept document: its output size (after span replacement) times copies."""
+        for row in (self.counts["written"], self.sources[source].setdefault("written", [0, 0, 0])):
+            row[0] += copies
+            row[1] += copies * tokens
+            row[2] += copies * nbytes
 
 
 @dataclass(frozen=True)
@@ -357,7 +358,7 @@ class _RunState:
             assert writer is not None
             for _ in range(copies):
                 writer.add(out)
-            self.tally.written(copies, out_tokens, len(out))
+            self.tally.written(source, copies, out_tokens, len(out))
         for attr_path, reader in readers:
             extra = next(reader, None)
             if extra is not None:

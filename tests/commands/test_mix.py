@@ -112,6 +112,7 @@ def test_counts_reconcile_per_stream_source_and_file(tmp_path):
     check(entry["counts"])
     for source in entry["sources"].values():
         check(source)
+    assert sum(s["written"]["documents"] for s in entry["sources"].values()) == entry["counts"]["written"]["documents"]
     for item in entry["inputs"]:
         check(item["counts"])
         assert item["counts"]["in"]["documents"] == 60 and item["outputs"]
