@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Annotated, Any, Literal
 
@@ -168,7 +168,7 @@ def _check(config: Config) -> None:
         raise ConfigError("test_fraction: a share in [0, 1)")
 
 
-def _write_split(config: Config, train_parts: list[IO[str]], test: IO[str], report: TrainReport) -> None:
+def _write_split(config: Config, train_parts: Sequence[IO[str]], test: IO[str], report: TrainReport) -> None:
     """Held-out documents to ``test``; training documents spread over ``train_parts`` by a hash of their id,
     for :func:`_shuffle_into`."""
     bad = report.bad_lines if config.skip_bad_lines else None
