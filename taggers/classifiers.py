@@ -142,7 +142,7 @@ class FastTextClassifier(Tagger):
         """Only the k most probable labels get their probability; the other labels score 0 (-1: all)."""
 
         def __post_init__(self) -> None:
-            if not io.is_s3(self.model_path) and not os.path.isfile(self.model_path):
+            if not io.exists(self.model_path):
                 raise ConfigError(f"taggers.fasttext_classifier.model_path: {self.model_path} does not exist")
             if self.k == 0 or self.k < -1:
                 raise ConfigError("taggers.fasttext_classifier.k: a positive number, or -1 for all labels")

@@ -12,7 +12,7 @@ import importlib.resources
 from collections.abc import Sequence
 from typing import Any
 
-from dolma import Document, Span, Tagger, TaggerParams, tagger
+from dolma import Document, Span, Tagger, TaggerParams, io, tagger
 from dolma.errors import ConfigError
 from taggers.classifiers import (
     LABEL_PREFIX,
@@ -57,6 +57,8 @@ class LanguageId(Tagger):
         def __post_init__(self) -> None:
             if not 0.0 <= self.min_score <= 0.005:
                 raise ConfigError("taggers.language.min_score: between 0 and 0.005 (so the top language is kept)")
+            if self.model_path is not None and not io.exists(self.model_path):
+                raise ConfigError(f"taggers.language.model_path: {self.model_path} does not exist")
 
     def __init__(self, params: TaggerParams) -> None:
         super().__init__(params)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dolma import Document, config, io
+from dolma import Document, cli, config, io
 from dolma.commands.train_fasttext import Config, train
 from dolma.errors import ConfigError
 from taggers.classifiers import FastTextClassifier
@@ -138,3 +138,22 @@ def test_adversarial_inputs_complete_quickly(model_path: str, name: str) -> None
     (attrs,) = tagger.predict_batch([Document(id=name, text=ADVERSARIAL[name])])
     assert time.perf_counter() - start < 10
     assert len(attrs["sport"]) == 1
+
+
+def test_dolma_tag_scores_with_a_trained_model_in_worker_processes(model_path: str, tmp_path: Path) -> None:
+    documents = tmp_path / "documents"
+    documents.mkdir()
+    pairs = held_out()
+    for shard in range(2):
+        rows = [{"id": doc.id, "text": doc.text} for doc, _ in pairs[shard::2]]
+        (documents / f"{shard}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    taggers = json.dumps([{"fasttext_classifier": {"model_path": model_path, "labels": ["sport"]}}])
+    args = ["--documents", str(documents / "*.jsonl"), "--experiment", "topic", "--processes", "2"]
+    assert cli.main(["tag", *args, "--taggers", taggers]) == 0
+    correct = 0
+    for shard in range(2):
+        lines = (tmp_path / "attributes" / "topic" / f"{shard}.jsonl").read_text().splitlines()
+        for line, (_, topic) in zip(lines, pairs[shard::2], strict=True):
+            score = json.loads(line)["attributes"]["topic__fasttext_classifier__sport"][0][2]
+            correct += (score >= 0.5) == (topic == "sport")
+    assert correct / len(pairs) >= 0.8

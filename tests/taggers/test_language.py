@@ -9,11 +9,12 @@ import importlib.resources
 import json
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from dolma import Document
+from dolma import Document, cli
 from dolma.errors import ConfigError
 from taggers.language import LanguageId
 
@@ -198,3 +199,25 @@ def test_adversarial_inputs_complete_quickly(name: str) -> None:
     (attributes,) = tagger.predict_batch([Document(id=name, text=ADVERSARIAL[name])])
     assert time.perf_counter() - start < 10
     assert json.dumps(attributes)
+
+
+def test_dolma_tag_runs_the_bundled_model_in_worker_processes(tmp_path: Path) -> None:
+    documents = tmp_path / "data" / "documents"
+    documents.mkdir(parents=True)
+    for shard in range(2):
+        rows = [{"id": f"{shard}-{lang}", "text": text} for lang, text in SENTENCES.items()]
+        (documents / f"{shard}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    taggers = "[{language: {languages: [en], level: both}}]"
+    assert cli.main(["tag", "--documents", str(documents / "*.jsonl"), "--taggers", taggers, "--processes", "2"]) == 0
+    for shard in range(2):
+        lines = (tmp_path / "data" / "attributes" / "language" / f"{shard}.jsonl").read_text().splitlines()
+        for lang, line in zip(SENTENCES, lines, strict=True):
+            attributes = json.loads(line)["attributes"]
+            assert f"language__language__top_{lang}" in attributes
+            assert f"language__language__paragraph_top_{lang}" in attributes
+            assert "language__language__en" in attributes
+
+
+def test_missing_model_path_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="nope.bin does not exist"):
+        LanguageId.Params(model_path=str(tmp_path / "nope.bin"))
