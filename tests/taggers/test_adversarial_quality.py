@@ -1,0 +1,53 @@
+"""Inputs that make backtracking regexes or per-position rescans blow up (dolma's issue #123: 64 s on one
+emoji-heavy document) finish quickly in every rule-based tagger of this family."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from dolma import Document
+from taggers.c4 import C4
+from taggers.fineweb import FineWebQuality
+from taggers.gopher import GopherQuality, GopherRepetition
+from taggers.pii import Pii
+
+MB = 1_000_000
+ADVERSARIAL = {
+    "100k_emoji": "😀" * 100_000,
+    "100k_emoji_words": "😀 🎉 " * 50_000,
+    "1mb_single_line_words": ("word " * (MB // 5)).strip(),
+    "1mb_single_token": "a" * MB,
+    "1mb_token_then_at": "a" * MB + "@",
+    "1mb_spaces_then_digits": " " * MB + "4155552671",
+    "1mb_digits": "7" * MB,
+    "1mb_dotted_digits": "1." * (MB // 2),
+    "1mb_at_signs": "@." * (MB // 2),
+    "100k_one_char_lines": "x\n" * 100_000,
+    "100k_blank_lines": "\n" * 100_000,
+    "1mb_dots": "." * MB,
+}
+TAGGERS = [GopherQuality, GopherRepetition, C4, FineWebQuality, Pii]
+BUDGET_SECONDS = 5.0  # each finishes in well under a second here; the budget allows a loaded 2-core CI machine
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("cls", TAGGERS, ids=lambda c: c.name)
+def test_adversarial_inputs_finish_quickly(cls: type) -> None:
+    tagger = cls(cls.Params())
+    slow = {}
+    for name, text in ADVERSARIAL.items():
+        started = time.process_time()
+        out = tagger.predict(Document(id=name, text=text))
+        elapsed = time.process_time() - started
+        assert out, name
+        if elapsed > BUDGET_SECONDS:
+            slow[name] = round(elapsed, 2)
+    assert not slow, f"{cls.name} took too long on {slow}"
+
+
+def test_emoji_words_are_symbol_words() -> None:
+    out = GopherQuality(GopherQuality.Params()).predict(Document(id="e", text=ADVERSARIAL["100k_emoji_words"]))
+    assert out["word_count"][0][2] == 100_000
+    assert out["non_symbol_word_count"][0][2] == 0

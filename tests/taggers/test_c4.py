@@ -1,0 +1,61 @@
+"""C4 tagger: line spans tile the text, flags, the user's bad-word file, offsets into the original text."""
+
+from __future__ import annotations
+
+import pytest
+
+from dolma import ConfigError, Document
+from taggers.c4 import C4
+
+
+def tag(text: str, **params: object) -> dict[str, list]:
+    return C4(C4.Params(**params)).predict(Document(id="d", text=text))  # type: ignore[arg-type]
+
+
+def test_line_spans_cover_offending_lines_with_their_newline() -> None:
+    text = "A full sentence here.\nno end\nOK!\n"
+    out = tag(text)
+    assert out["lines_with_no_ending_punctuation"] == [(22, 29, 1.0), (33, 33, 1.0)]
+    assert out["lines_with_too_few_words"] == [(22, 29, 1.0), (29, 33, 1.0), (33, 33, 1.0)]
+    assert text[22:29] == "no end\n"
+    assert out["line_count"] == [(0, len(text), 4)]
+
+
+def test_document_flags() -> None:
+    text = 'Lorem Ipsum dolor sit amet. Enable JavaScript now. function() { return 1; } "quoted."'
+    out = tag(text)
+    for flag in ("has_lorem_ipsum", "has_javascript", "has_curly_brace"):
+        assert out[flag] == [(0, len(text), 1.0)]
+    assert out["lines_with_javascript"] == [(0, len(text), 1.0)]
+    assert "has_naughty_word" not in out
+    clean = tag("Plain text. Nothing else here. Three sentences!")
+    assert not {"has_lorem_ipsum", "has_javascript", "has_curly_brace", "has_too_few_sentences"} & set(clean)
+    assert clean["sentence_count"][0][2] == 3
+
+
+def test_policy_lines_and_too_few_sentences() -> None:
+    text = "Read our Privacy Policy today.\nThis site uses cookies.\nReal content goes here"
+    out = tag(text)
+    assert out["lines_with_policy"] == [(0, 31, 1.0), (31, 55, 1.0)]
+    assert out["has_too_few_sentences"] == [(0, len(text), 1.0)]
+    assert "has_too_few_sentences" not in tag(text, min_sentences=2)
+
+
+def test_bad_words_from_user_file(tmp_path) -> None:
+    words = tmp_path / "bad.txt"
+    words.write_text("darn\nheck no\n")
+    assert "has_naughty_word" in tag("Well DARN it.", bad_words_path=str(words))
+    assert "has_naughty_word" in tag("oh Heck Now.", bad_words_path=str(words))  # phrases match as substrings
+    assert "has_naughty_word" not in tag("darned luck.", bad_words_path=str(words))  # words match whole
+
+
+def test_missing_bad_words_file_is_a_config_error(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="bad_words_path"):
+        tag("x", bad_words_path=str(tmp_path / "nope.txt"))
+
+
+def test_offsets_refer_to_the_original_text_when_lowercasing_grows_it() -> None:
+    text = "İstanbul is big\nshort\n"  # "İ".lower() is two code points; dolma's offsets drift by one
+    out = tag(text)
+    assert out["lines_with_no_ending_punctuation"][0] == (0, 16, 1.0)
+    assert text[16:22] == "short\n" and (16, 22, 1.0) in out["lines_with_too_few_words"]
