@@ -194,11 +194,13 @@ ADVERSARIAL = {
 
 @pytest.mark.parametrize("name", list(ADVERSARIAL))
 def test_adversarial_inputs_complete_quickly(name: str) -> None:
-    tagger = LanguageId(LanguageId.Params(level="both"))
+    """The slowest configuration: both levels and a chosen language (every label above min_score per unit).
+    100,000 one-character paragraphs take a few seconds: linear, but fastText's cost per call dominates."""
+    tagger = LanguageId(LanguageId.Params(level="both", languages=["en"]))
     start = time.perf_counter()
     (attributes,) = tagger.predict_batch([Document(id=name, text=ADVERSARIAL[name])])
-    assert time.perf_counter() - start < 10
-    assert json.dumps(attributes)
+    assert time.perf_counter() - start < 30
+    assert len(attributes["en"]) == 1
 
 
 def test_dolma_tag_runs_the_bundled_model_in_worker_processes(tmp_path: Path) -> None:
