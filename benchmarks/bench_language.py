@@ -8,9 +8,12 @@ under /usr/share/locale (dozens of languages), grouped into multi-line documents
 Prints, per method, the median wall time of ``--runs`` rounds (methods take turns in each round, so load
 changes on this shared machine fall on all alike), predictions/s, CPU seconds per MB and the ratio to
 per-document predict, for document-level and paragraph-level prediction, and checks that the tagger's top
-language equals fastText's own per-document ``predict`` on every document. allenai/dolma 1.2.1's fastText
-language taggers download ``lid.176.bin`` when they start, so they cannot run here; the row "dolma-style"
-reproduces what they do per document (lower-case, ``k=-1``, one ``predict`` call each) on the same model.
+language equals fastText's own per-document ``predict`` on every document.
+
+allenai/dolma 1.2.1's fastText language taggers download ``lid.176.bin`` when they start, which cannot
+happen here; the script runs them (``ft_lang_id_en_doc_v2`` and ``ft_lang_id_en_paragraph_v2``, their code
+unchanged) in the peer virtualenv with ``MODEL_PATH`` pointed at our bundled ``lid.176.ftz``, one process,
+the same documents, in the same rounds, and compares their English decisions (score >= 0.5) with ours.
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from __future__ import annotations
 import argparse
 import gettext
 import glob
+import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -33,26 +38,81 @@ from dolma.documents import paragraph_bounds  # noqa: E402
 from taggers.language import LanguageId  # noqa: E402
 
 BATCH = 256  # dolma tag's default batch_size
+HERE = os.path.dirname(os.path.abspath(__file__))
+PEER_PYTHON = os.path.join(os.environ.get("DOLMA_PEER", "/work/peers_dolma"), "bin", "python")
+LID_MODEL = os.path.join(os.path.dirname(HERE), "taggers", "resources", "lid.176.ftz")
+
+PEER_SCRIPT = """
+import json, sys, time
+from dolma.core.data_types import Document
+from dolma.taggers.language import FastTextEnglishLanguageDocumentTagger, FastTextEnglishLanguageParagraphTagger
+
+path, level = sys.argv[1], sys.argv[2]
+base = FastTextEnglishLanguageDocumentTagger if level == "document" else FastTextEnglishLanguageParagraphTagger
+tagger = type("Local", (base,), {"MODEL_PATH": sys.argv[3]})()
+docs = [Document(source="b", id=row["id"], text=row["text"]) for row in map(json.loads, open(path))]
+wall, cpu = time.perf_counter(), time.process_time()
+results = [tagger.predict(doc) for doc in docs]
+wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+en = [[span.score for span in result.spans if span.type == "en"] for result in results]
+print(json.dumps({"wall": wall, "cpu": cpu, "en": en}))
+"""
 
 
-def catalogue_messages(path: str) -> list[str]:
+class Peer:
+    """allenai/dolma 1.2.1's English language tagger at one level, run in its own virtualenv per round."""
+
+    def __init__(self, documents_path: str, level: str) -> None:
+        self.documents_path = documents_path
+        self.level = level
+        self.en: list[list[float]] = []
+        self.walls: list[float] = []
+        self.cpus: list[float] = []
+
+    def __call__(self) -> None:
+        cmd = [PEER_PYTHON, "-c", PEER_SCRIPT, self.documents_path, self.level, LID_MODEL]
+        cwd = os.path.dirname(self.documents_path)  # not the repo, whose dolma/ would shadow the peer's
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=cwd).stdout
+        result = json.loads(out.strip().splitlines()[-1])
+        self.walls.append(result["wall"])
+        self.cpus.append(result["cpu"])
+        self.en = result["en"]
+
+
+def _clean(message: object) -> str | None:
+    if not isinstance(message, str) or len(message) < 20 or "%" in message:
+        return None
+    return " ".join(message.split())
+
+
+def catalogue_messages(path: str) -> tuple[list[str], list[str]]:
+    """The translated messages of one catalogue, and their English originals."""
     try:
         with open(path, "rb") as f:
             catalog = gettext.GNUTranslations(f)._catalog  # type: ignore[attr-defined]
     except (OSError, UnicodeError, ValueError, IndexError, KeyError):  # some catalogues have odd headers
-        return []
-    messages = []
+        return [], []
+    translated, english = [], []
     for key, value in catalog.items():
-        if key and isinstance(value, str) and len(value) >= 20 and "%" not in value:
-            messages.append(" ".join(value.split()))
-    return messages
+        if isinstance(key, str) and key and (text := _clean(value)) and (original := _clean(key)):
+            translated.append(text)
+            english.append(original)
+    return translated, english
 
 
 def build_corpus(n_docs: int, seed: int = 0) -> list[Document]:
-    """``n_docs`` documents of 5-30 translated messages (one per line) from one catalogue each."""
+    """``n_docs`` documents of 5-30 messages (one per line) from one catalogue each: its translations, or
+    (one pool per software domain) the English originals, so English is one language among many."""
     rng = random.Random(seed)
-    catalogues = sorted(glob.glob("/usr/share/locale/*/LC_MESSAGES/*.mo"))
-    pools = [msgs for msgs in (catalogue_messages(p) for p in catalogues) if len(msgs) >= 5]
+    pools: list[list[str]] = []
+    english: dict[str, list[str]] = {}
+    for path in sorted(glob.glob("/usr/share/locale/*/LC_MESSAGES/*.mo")):
+        translated, originals = catalogue_messages(path)
+        if len(translated) >= 5:
+            pools.append(translated)
+        if len(originals) >= 5:
+            english.setdefault(os.path.basename(path), originals)
+    pools += english.values()
     if not pools:
         raise SystemExit("no gettext catalogues under /usr/share/locale: cannot build a multilingual corpus")
     docs = []
@@ -74,6 +134,9 @@ def measure(methods: list[tuple[str, Callable[[], Any]]], runs: int) -> list[tup
             fn()
             walls[i].append(time.perf_counter() - wall)
             cpus[i].append(time.process_time() - cpu)
+    for i, (_name, fn) in enumerate(methods):
+        if isinstance(fn, Peer):  # timed inside the peer process: its start-up and model load do not count
+            walls[i], cpus[i] = fn.walls, fn.cpus
     return [(statistics.median(w), statistics.median(c)) for w, c in zip(walls, cpus, strict=True)]
 
 
@@ -114,6 +177,18 @@ def main() -> None:
         return lambda: [model.predict(texts[i : i + BATCH], k=1) for i in range(0, len(texts), BATCH)]
 
     lowered = [t.lower().strip() for t in lines]
+    peers: dict[str, Peer] = {}
+    if os.path.exists(PEER_PYTHON):
+        work = os.path.join(HERE, "work", "language")
+        os.makedirs(work, exist_ok=True)
+        documents_path = os.path.join(work, "documents.jsonl")
+        with open(documents_path, "w", encoding="utf-8") as f:
+            f.writelines(json.dumps({"id": d.id, "text": d.text}) + "\n" for d in docs)
+        peers = {level: Peer(documents_path, level) for level in ("document", "paragraph")}
+    else:
+        print(f"allenai/dolma 1.2.1 not found ({PEER_PYTHON}; set DOLMA_PEER): its rows are left out")
+    peer_names = {"document": "ft_lang_id_en_doc_v2", "paragraph": "ft_lang_id_en_paragraph_v2"}
+    peer_rows = {level: [(f"allenai/dolma 1.2.1 {peer_names[level]}", peer)] for level, peer in peers.items()}
     suites = [
         (
             "document level",
@@ -125,6 +200,7 @@ def main() -> None:
                 ("language tagger, languages: [en]", lambda: batched(en_tagger, docs)),
                 ("language tagger, languages: [en], min_score: 5e-6", lambda: batched(en_exact, docs)),
                 ("dolma-style: lower-case, k=-1, one call per document", per_doc(lowered, k=-1)),
+                *peer_rows.get("document", []),
             ],
         ),
         (
@@ -136,16 +212,25 @@ def main() -> None:
                 ("language tagger, level: paragraph", lambda: batched(para_tagger, docs)),
                 ("language tagger, paragraph, languages: [en]", lambda: batched(para_en, docs)),
                 ("language tagger, paragraph, [en], min_score: 5e-6", lambda: batched(para_en_exact, docs)),
+                *peer_rows.get("paragraph", []),
             ],
         ),
     ]
     for title, count, methods in suites:
         print(f"\n{title}: {count:,} predictions")
-        print(f"{'method':<56}{'wall s':>8}{'pred/s':>10}{'CPU s/MB':>10}{'vs first':>10}")
+        print(f"{'method':<58}{'wall s':>8}{'pred/s':>10}{'CPU s/MB':>10}{'vs first':>10}")
         timings = measure(methods, args.runs)
         base = timings[0][0]
         for (name, _fn), (wall, cpu) in zip(methods, timings, strict=True):
-            print(f"{name:<56}{wall:>8.3f}{count / wall:>10,.0f}{cpu / megabytes:>10.3f}{base / wall:>9.2f}x")
+            print(f"{name:<58}{wall:>8.3f}{count / wall:>10,.0f}{cpu / megabytes:>10.3f}{base / wall:>9.2f}x")
+    if "document" in peers:
+        ours = [attributes["en"][0][2] >= 0.5 for attributes in en_tagger.predict_batch(docs)]
+        theirs = [bool(scores) and scores[0] >= 0.5 for scores in peers["document"].en]
+        same = sum(a == b for a, b in zip(ours, theirs, strict=True))
+        print(
+            f"\nEnglish (en >= 0.5) decisions, ours vs allenai/dolma 1.2.1 on the same model: {same:,}/{len(docs):,} "
+            f"documents agree ({sum(ours):,} vs {sum(theirs):,} English); dolma lower-cases the text, we do not"
+        )
 
 
 if __name__ == "__main__":
