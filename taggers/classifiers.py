@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from dolma import Document, Span, Tagger, TaggerParams, io, paragraph_bounds, tagger
@@ -126,6 +126,29 @@ def units(text: str, level: str) -> tuple[list[tuple[int, int]], list[tuple[int,
     return doc, paragraphs
 
 
+Emit = Callable[[dict[str, float], int, int, str, dict[str, list[Span]]], None]
+"""``emit(scores, start, end, key_prefix, out)`` adds one scored unit's spans to ``out``."""
+
+
+def predict_levels(
+    model: Any, docs: Sequence[Document], level: str, k: int, threshold: float, emit: Emit
+) -> list[dict[str, list[Span]]]:
+    """Score every unit (document and/or paragraphs) of a batch of documents with one fastText call. Document
+    units get keys without prefix (a blank document is emitted with no scores), paragraphs ``paragraph_``."""
+    plan = [units(doc.text, level) for doc in docs]
+    texts = [doc.text[s:e] for doc, (whole, paras) in zip(docs, plan, strict=True) for s, e in whole + paras]
+    scores = iter(predict_probabilities(model, texts, k, threshold))
+    results = []
+    for doc, (whole, paras) in zip(docs, plan, strict=True):
+        out: dict[str, list[Span]] = {}
+        if level != "paragraph":
+            emit(next(scores) if whole else {}, 0, len(doc.text), "", out)
+        for start, end in paras:
+            emit(next(scores), start, end, "paragraph_", out)
+        results.append(out)
+    return results
+
+
 @tagger("fasttext_classifier")
 class FastTextClassifier(Tagger):
     """Label probabilities from any supervised fastText model (local or s3://), per document or paragraph."""
@@ -159,18 +182,7 @@ class FastTextClassifier(Tagger):
             out.setdefault(prefix + label, []).append((start, end, probability(scores, label)))
 
     def predict_batch(self, docs: Sequence[Document]) -> list[dict[str, list[Span]]]:
-        plan = [units(doc.text, self.params.level) for doc in docs]
-        texts = [doc.text[s:e] for doc, (whole, paras) in zip(docs, plan, strict=True) for s, e in whole + paras]
-        scores = iter(predict_probabilities(self.model, texts, self.params.k))
-        results = []
-        for doc, (whole, paras) in zip(docs, plan, strict=True):
-            out: dict[str, list[Span]] = {}
-            if self.params.level != "paragraph":
-                self._spans(next(scores) if whole else {}, 0, len(doc.text), "", out)
-            for start, end in paras:
-                self._spans(next(scores), start, end, "paragraph_", out)
-            results.append(out)
-        return results
+        return predict_levels(self.model, docs, self.params.level, self.params.k, EXACT_THRESHOLD, self._spans)
 
     def predict(self, doc: Document) -> dict[str, list[Span]]:
         return self.predict_batch([doc])[0]

@@ -20,9 +20,8 @@ from taggers.classifiers import (
     check_labels,
     load_fasttext,
     model_labels,
-    predict_probabilities,
+    predict_levels,
     probability,
-    units,
 )
 
 BUNDLED_MODEL = "lid.176.ftz"
@@ -76,18 +75,7 @@ class LanguageId(Tagger):
             out.setdefault(prefix + lang, []).append((start, end, probability(scores, lang)))
 
     def predict_batch(self, docs: Sequence[Document]) -> list[dict[str, list[Span]]]:
-        plan = [units(doc.text, self.params.level) for doc in docs]
-        texts = [doc.text[s:e] for doc, (whole, paras) in zip(docs, plan, strict=True) for s, e in whole + paras]
-        scores = iter(predict_probabilities(self.model, texts, self.k, self.params.min_score))
-        results = []
-        for doc, (whole, paras) in zip(docs, plan, strict=True):
-            out: dict[str, list[Span]] = {}
-            if self.params.level != "paragraph":
-                self._spans(next(scores) if whole else {}, 0, len(doc.text), "", out)
-            for start, end in paras:
-                self._spans(next(scores), start, end, "paragraph_", out)
-            results.append(out)
-        return results
+        return predict_levels(self.model, docs, self.params.level, self.k, self.params.min_score, self._spans)
 
     def predict(self, doc: Document) -> dict[str, list[Span]]:
         return self.predict_batch([doc])[0]
