@@ -62,7 +62,11 @@ def parse_list_line(line: str) -> list[str]:
         return [name for name in names if name and name not in _HOSTS_SPECIAL]
     if len(tokens) > 1:
         raise ValueError(f"expected a domain, a URL, or an address followed by names; got {line.strip()!r}")
-    host = host_of(tokens[0])
+    token = tokens[0]
+    if token.isascii() and not any(c in token for c in "/:@[?"):  # a bare domain: what big lists are made of
+        host = token.lower().rstrip(".")
+    else:
+        host = host_of(token) or ""
     return [host] if host else []
 
 
