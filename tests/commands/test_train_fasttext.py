@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from dolma import cli, config
 from dolma.commands.train_fasttext import Config, train
 from dolma.errors import ConfigError, InputError
-from taggers.sampling import unit_hash
+from dolma.hashing import unit_hash
 
 SPORT = "goal match team score league player coach referee stadium season striker keeper penalty".split()
 COOKING = "recipe oven flour sugar butter bake simmer garlic onion pepper salt sauce dough whisk".split()
@@ -28,6 +29,7 @@ def topic_text(topic: str, rng: random.Random) -> str:
 
 def write_labelled(path: Path, n: int, seed: int = 0) -> Path:
     rng = random.Random(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as f:
         for i in range(n):
             topic = "sport" if i % 2 else "cooking"
@@ -123,3 +125,29 @@ def test_data_and_positive_together_are_refused(tmp_path: Path) -> None:
         train(make_config(data=[str(data)], positive=[str(data)], negative=[str(data)], model="m.bin"))
     with pytest.raises(ConfigError, match="positive and negative"):
         train(make_config(positive=[str(data)], model="m.bin"))
+
+
+def test_label_train_tag_and_mix_workflow(tmp_path: Path) -> None:
+    """The DCLM-style loop of docs/taggers-models.md: train, score a corpus, keep what scores high."""
+    data = write_labelled(tmp_path / "labelled.jsonl", 800)
+    model = str(tmp_path / "topic.bin")
+    train(make_config(data=[str(data)], label_field="metadata.topic", model=model))
+    corpus = write_labelled(tmp_path / "corpus" / "documents" / "part-0.jsonl", 200, seed=99)
+    taggers = json.dumps([{"fasttext_classifier": {"model_path": model, "labels": ["sport"]}}])
+    tag_args = ["--documents", str(corpus), "--experiment", "topic", "--processes", "1", "--taggers", taggers]
+    assert cli.main(["tag", *tag_args]) == 0
+    stream = {
+        "name": "sport",
+        "documents": [str(corpus)],
+        "attributes": ["topic"],
+        "filter": {"include": ["$.attributes[?(@.topic__fasttext_classifier__sport[0][2] >= 0.5)]"]},
+        "output": {"path": str(tmp_path / "mix")},
+    }
+    (tmp_path / "mix.yaml").write_text(json.dumps({"streams": [stream]}))
+    assert cli.main(["mix", "-c", str(tmp_path / "mix.yaml"), "--processes", "1"]) == 0
+    kept = [
+        json.loads(line) for path in sorted((tmp_path / "mix").glob("sport-*.jsonl.gz")) for line in gzip.open(path)
+    ]
+    topics = [doc["metadata"]["topic"] for doc in kept]
+    assert 80 <= len(kept) <= 120  # half of the corpus is sport
+    assert topics.count("sport") / len(topics) >= 0.8

@@ -14,8 +14,8 @@ import pytest
 from dolma import Document, cli, config, io
 from dolma.commands.train_fasttext import Config, train
 from dolma.errors import ConfigError
+from dolma.hashing import unit_hash
 from taggers.classifiers import FastTextClassifier
-from taggers.sampling import unit_hash
 
 SPORT = "goal match team score league player coach referee stadium season striker keeper penalty".split()
 COOKING = "recipe oven flour sugar butter bake simmer garlic onion pepper salt sauce dough whisk".split()
