@@ -31,8 +31,9 @@ from dolma.errors import ConfigError, InputError
 MAGIC = b"DLMABLM1"
 FORMAT = "dolma-toolkit-bloom"
 VERSION = 1
-HASH_SCHEME = "xxh3_64(seed=0) -> enhanced double hashing, h2 = splitmix64(h1) | 1"
+HASH_SCHEME = "xxh3_64(seed=0) -> enhanced double hashing, h2 = splitmix64(h1) | 1, fastrange32 below 2**32 bits"
 MAX_HASHES = 32
+RATE_SIZED_MAX_HASHES = 8
 
 _U64 = np.uint64
 _SPLITMIX_C1 = _U64(0xBF58476D1CE4E5B9)
@@ -66,18 +67,18 @@ def optimal_hashes(num_bits: int, num_keys: int) -> int:
     return int(min(MAX_HASHES, max(1, round(num_bits / num_keys * math.log(2)))))
 
 
-def size_for(num_keys: int, rate: float) -> tuple[int, int]:
+def size_for(num_keys: int, rate: float, max_hashes: int = RATE_SIZED_MAX_HASHES) -> tuple[int, int]:
     """``(num_bits, num_hashes)``: the smallest filter (in 64-bit words) whose expected false-positive rate
-    with ``num_keys`` keys is at most ``rate``."""
-    bits = max(64, math.ceil(-num_keys * math.log(rate) / math.log(2) ** 2))
-    bits = -(-bits // 64) * 64
-    while true_rate(bits, num_keys) > rate:
-        bits += max(64, (bits // 1000) // 64 * 64)
-    return bits, optimal_hashes(bits, num_keys)
+    with ``num_keys`` keys is at most ``rate``, using at most ``max_hashes`` bit positions per key.
 
-
-def true_rate(bits: int, num_keys: int) -> float:
-    return false_positive_rate(bits, num_keys, optimal_hashes(bits, num_keys))
+    The optimal count (``log2(1/rate)``, 13 at 1e-4) costs as many memory probes per key; capping it at 8
+    costs 10% more bits at 1e-4 (25% at 1e-5) and cuts the per-key work of every test and insert by 40%."""
+    k = max(1, min(max_hashes, round(-math.log2(rate))))
+    bits = math.ceil(-k * num_keys / math.log(1.0 - rate ** (1.0 / k)))
+    bits = max(64, -(-bits // 64) * 64)
+    while false_positive_rate(bits, num_keys, k) > rate:
+        bits += 64
+    return bits, k
 
 
 @dataclass
@@ -99,12 +100,15 @@ class BloomFilter:
         return int(self.words.nbytes)
 
     def indices(self, hashes: np.ndarray) -> np.ndarray:
-        """``(n, k)`` bit positions of each hash: ``h1 + i*h2 + (i^3 - i)/6 mod m``."""
+        """``(n, k)`` bit positions of each hash: ``g_i = h1 + i*h2 + (i^3 - i)/6`` reduced to ``[0, m)`` by
+        Lemire's multiply-shift on the high 32 bits when ``m < 2**32`` (no division), else by modulo."""
         h1 = np.asarray(hashes, dtype=_U64)[:, None]
         h2 = (_splitmix64(np.asarray(hashes, dtype=_U64)) | _U64(1))[:, None]
         i = np.arange(self.num_hashes, dtype=_U64)[None, :]
         with np.errstate(over="ignore"):
             raw = h1 + i * h2 + (i * i * i - i) // _U64(6)
+            if self.num_bits < 1 << 32:
+                return ((raw >> _U64(32)) * _U64(self.num_bits)) >> _U64(32)
         return raw % _U64(self.num_bits)
 
     def _bits_set(self, idx: np.ndarray) -> np.ndarray:
@@ -155,15 +159,16 @@ class BloomFilter:
         k = self.num_hashes
         fresh_idx = idx[fresh]
         fresh_pre = preset[fresh]
-        table = max(1024, 1 << int(math.ceil(math.log2(8 * fresh_idx.size + 1))))
-        slots = (fresh_idx % _U64(table)).astype(np.int64)
+        table = max(1024, 1 << int(math.ceil(math.log2(2 * fresh_idx.size + 1))))
+        slots = (fresh_idx & _U64(table - 1)).astype(np.intp)
         counts = np.bincount(slots[~fresh_pre], minlength=table)
-        shared = (counts[slots] >= 2) | fresh_pre
+        shared = counts[slots] >= 2
+        shared |= fresh_pre
         candidates = np.flatnonzero(shared.all(axis=1))
         if len(candidates) == 0:
             return
-        open_bits = ~fresh_pre & (counts[slots] >= 2)
-        rows, cols = np.nonzero(open_bits)
+        wanted = np.unique(fresh_idx[candidates][~fresh_pre[candidates]])
+        rows, cols = np.nonzero(~fresh_pre & np.isin(fresh_idx, wanted))
         setters_of: dict[int, list[int]] = {}
         for row, bit in zip(rows.tolist(), fresh_idx[rows, cols].tolist(), strict=True):
             setters_of.setdefault(bit, []).append(row)

@@ -1,0 +1,215 @@
+"""Benchmark: exact paragraph dedupe (Bloom filter) against allenai/dolma 1.2.1's Rust deduper, and MinHash
+near-duplicate clustering against datatrove 0.10's four-stage MinHash pipeline, on the same shards and
+cores, side by side in one run.
+
+    python benchmarks/bench_dedup.py [--mb 200] [--runs 3] [--processes 2] [--only bloom|minhash]
+
+Prints median wall seconds, CPU seconds per MB (the tool's processes, children included), MB/s, docs/s and
+the ratios. Corpora are generated under benchmarks/work/ (gitignored). Peer tools run from their own
+virtualenvs: /work/peers_dolma/bin/dolma and /work/peers_dt/bin/python.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import itertools
+import json
+import os
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+WORK = HERE / "work" / "dedup"
+PEER_DOLMA = os.environ.get("PEER_DOLMA", "/work/peers_dolma/bin/dolma")
+PEER_DT_PYTHON = os.environ.get("PEER_DT_PYTHON", "/work/peers_dt/bin/python")
+OUR_DOLMA = str(Path(sys.executable).parent / "dolma")
+
+
+def vocabulary(size: int, rng: random.Random) -> list[str]:
+    letters = "etaoinshrdlcumwfgypbvkjxqz"
+    return ["".join(rng.choices(letters, k=rng.randint(2, 9))) for _ in range(size)]
+
+
+_CUMULATIVE: dict[int, list[float]] = {}
+
+
+def zipf_words(vocab: list[str], n: int, rng: random.Random) -> list[str]:
+    """Words with Zipf frequencies, as in natural text."""
+    cumulative = _CUMULATIVE.get(len(vocab))
+    if cumulative is None:
+        cumulative = list(itertools.accumulate(1.0 / (i + 1) for i in range(len(vocab))))
+        _CUMULATIVE[len(vocab)] = cumulative
+    return rng.choices(vocab, cum_weights=cumulative, k=n)
+
+
+def make_paragraph_corpus(root: Path, megabytes: int, shards: int = 16, seed: int = 0) -> int:
+    """Web-like documents: 3-15 paragraphs, a third of them boilerplate drawn from a shared pool (cookie
+    banners, navigation), the rest unique prose. Returns the number of documents."""
+    rng = random.Random(seed)
+    vocab = vocabulary(30_000, rng)
+    pool = [" ".join(zipf_words(vocab, rng.randint(4, 30), rng)) for _ in range(3_000)]
+    target = megabytes * 1_000_000 // shards
+    docs = 0
+    (root / "documents").mkdir(parents=True, exist_ok=True)
+    for s in range(shards):
+        written = 0
+        with gzip.open(root / "documents" / f"{s:04d}.jsonl.gz", "wt", compresslevel=1) as out:
+            while written < target:
+                paragraphs = []
+                for _ in range(rng.randint(3, 15)):
+                    if rng.random() < 0.33:
+                        paragraphs.append(rng.choice(pool))
+                    else:
+                        paragraphs.append(" ".join(zipf_words(vocab, rng.randint(10, 80), rng)))
+                line = json.dumps({"id": f"{s}-{docs}", "text": "\n".join(paragraphs), "source": "bench"}) + "\n"
+                out.write(line)
+                written += len(line)
+                docs += 1
+    return docs
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the command and its children)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:3])} failed:\n{proc.stderr[-3000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def corpus_mb(root: Path) -> float:
+    total = 0
+    for path in sorted((root / "documents").glob("*.jsonl.gz")):
+        with gzip.open(path, "rb") as fh:
+            while chunk := fh.read(1 << 24):
+                total += len(chunk)
+    return total / 1e6
+
+
+# ---------------------------------------------------------------------------------------------- bloom
+
+
+def bloom_config(root: Path, processes: int, docs: int, filter_file: Path) -> Path:
+    cfg = {
+        "documents": [str(root / "documents" / "*.jsonl.gz")],
+        "dedupe": {"name": "bench", "paragraphs": {"attribute_name": "bff_duplicate_paragraph_spans"}},
+        "bloom_filter": {
+            "file": str(filter_file),
+            "read_only": False,
+            "estimated_doc_count": docs * 10,
+            "desired_false_positive_rate": 1e-4,
+        },
+        "processes": processes,
+    }
+    path = root / f"bloom-{filter_file.stem}.json"
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def reset(root: Path, filter_file: Path) -> None:
+    shutil.rmtree(root / "attributes", ignore_errors=True)
+    for leftover in (filter_file, Path(str(filter_file) + ".work")):
+        if leftover.is_dir():
+            shutil.rmtree(leftover)
+        elif leftover.exists():
+            leftover.unlink()
+
+
+def attribute_agreement(root: Path) -> tuple[int, int]:
+    """(documents whose span lists are equal between the two tools, documents compared). The two keep the
+    same first occurrences only when dolma's threads happen to run shards in order, so this is a sanity
+    check on the totals, not an equality test."""
+    same = total = 0
+    for ours in sorted((root / "attributes" / "bench").glob("*.jsonl.gz")):
+        theirs = root / "attributes" / "bench-dolma" / ours.name
+        if not theirs.exists():
+            continue
+        with gzip.open(ours, "rt") as a, gzip.open(theirs, "rt") as b:
+            for la, lb in zip(a, b, strict=True):
+                sa = json.loads(la)["attributes"].get("bff_duplicate_paragraph_spans", [])
+                sb = json.loads(lb)["attributes"].get("bff_duplicate_paragraph_spans", [])
+                same += [s[:2] for s in sa] == [s[:2] for s in sb]
+                total += 1
+    return same, total
+
+
+def bench_bloom(root: Path, runs: int, processes: int, docs: int) -> dict[str, object]:
+    mb = corpus_mb(root)
+    ours_filter, dolma_filter = root / "ours.bin", root / "dolma.bin"
+    ours_cfg = bloom_config(root, processes, docs, ours_filter)
+    dolma_cfg = bloom_config(root, processes, docs, dolma_filter)
+    results: dict[str, list[tuple[float, float]]] = {"ours": [], "dolma": []}
+    for _ in range(runs):
+        reset(root, ours_filter)
+        results["ours"].append(timed([OUR_DOLMA, "dedupe", "-c", str(ours_cfg)]))
+        kept = root / "attributes" / "bench"
+        shutil.move(str(kept), str(root / "ours-attributes"))
+        reset(root, dolma_filter)
+        results["dolma"].append(timed([PEER_DOLMA, "-c", str(dolma_cfg), "dedupe"]))
+        shutil.move(str(root / "attributes" / "bench"), str(root / "attributes" / "bench-dolma"))
+        shutil.move(str(root / "ours-attributes"), str(kept))
+    same, total = attribute_agreement(root)
+    return summarise("bloom paragraph dedupe", results, mb, docs, extra={"identical rows": f"{same}/{total}"})
+
+
+def summarise(title: str, results: dict[str, list[tuple[float, float]]], mb: float, docs: int, extra=None):
+    out: dict[str, object] = {"title": title, "mb": mb, "docs": docs}
+    print(f"\n== {title}: {mb:,.0f} MB, {docs:,} documents ==")
+    print(f"{'tool':<10}{'wall s (median)':>18}{'CPU s/MB':>12}{'MB/s':>10}{'docs/s':>12}   runs (wall)")
+    medians = {}
+    for tool, samples in results.items():
+        wall = statistics.median(w for w, _ in samples)
+        cpu = statistics.median(c for _, c in samples)
+        medians[tool] = wall
+        out[tool] = {"wall": wall, "cpu_per_mb": cpu / mb, "mb_per_s": mb / wall, "docs_per_s": docs / wall}
+        runs = ", ".join(f"{w:.1f}" for w, _ in samples)
+        print(f"{tool:<10}{wall:>18.2f}{cpu / mb:>12.4f}{mb / wall:>10.1f}{docs / wall:>12,.0f}   {runs}")
+    tools = list(results)
+    ratio = medians[tools[1]] / medians[tools[0]]
+    out["ratio"] = ratio
+    print(f"ratio ({tools[0]} speed / {tools[1]} speed): {ratio:.2f}x")
+    for key, value in (extra or {}).items():
+        print(f"{key}: {value}")
+        out[key] = value
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mb", type=int, default=200, help="uncompressed corpus size for the Bloom benchmark")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--only", choices=["bloom", "minhash"], default=None)
+    parser.add_argument("--minhash-docs", type=int, default=20_000)
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores; load: {os.getloadavg()}")
+    if args.only in (None, "bloom"):
+        root = WORK / f"bloom-{args.mb}mb"
+        marker = root / "docs.txt"
+        if not marker.exists():
+            shutil.rmtree(root, ignore_errors=True)
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            docs = make_paragraph_corpus(root, args.mb)
+            marker.write_text(str(docs))
+        bench_bloom(root, args.runs, args.processes, int(marker.read_text()))
+    if args.only in (None, "minhash"):
+        from minhash_quality import bench_against_datatrove  # noqa: PLC0415 - sibling script
+
+        bench_against_datatrove(args.minhash_docs, args.runs, args.processes)
+    print(f"load after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE))
+    main()
