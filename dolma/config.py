@@ -17,7 +17,7 @@ import msgspec
 import yaml
 
 from dolma import io
-from dolma.errors import ConfigError
+from dolma.errors import ConfigError, InputError
 
 T = TypeVar("T", bound=msgspec.Struct)
 
@@ -30,8 +30,8 @@ def load_file(path: str) -> dict[str, Any]:
     """Read a YAML or JSON config (local or ``s3://``) into a mapping."""
     try:
         text = io.read_text(path)
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
+    except InputError as exc:
+        raise ConfigError(f"config file: {exc}") from None
     try:
         data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
@@ -80,10 +80,23 @@ def parse_overrides(args: Sequence[str]) -> dict[str, Any]:
 
 
 def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Overlay ``overrides`` on ``base``; a numeric key indexes a list (``--streams.0.sample_rate 0.5``)."""
     merged = dict(base)
     for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge(merged[key], value)
+        current = merged.get(key)
+        indexes = isinstance(value, dict) and bool(value) and all(k.isdigit() for k in value)
+        if indexes and current is None:
+            current = []
+        if isinstance(value, dict) and isinstance(current, dict):
+            merged[key] = merge(current, value)
+        elif indexes and isinstance(current, list):
+            items = list(current)
+            for index, item in value.items():
+                if int(index) >= len(items):
+                    raise ConfigError(f"--{key}.{index}: {key} has only {len(items)} entries")
+                old = items[int(index)]
+                items[int(index)] = merge(old, item) if isinstance(old, dict) and isinstance(item, dict) else item
+            merged[key] = items
         else:
             merged[key] = value
     return merged
