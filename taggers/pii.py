@@ -6,8 +6,8 @@ it is built; dolma's e-mail and phone patterns start with unbounded runs (``[^\\
 quadratic on a long token or a long run of spaces. Then each candidate must pass named rules; the rules are
 what cuts dolma ``pii_regex_v2``'s false positives on version numbers, dates and numeric tables:
 
-- ``embedded``: part of a longer token: a digit, letter, ``_``, ``/`` or ``.`` digit next to the match
-  ("1.2.3.4.5", "v1.2.3.4", "20240512345678", "organizations/9454078371/").
+- ``embedded``: part of a longer token: a digit, letter, ``_`` or ``.`` digit next to the match, or for a
+  phone number a ``/`` or ``=`` ("1.2.3.4.5", "v1.2.3.4", "20240512345678", "organizations/9454078371/").
 - ``numeric_table``: a phone-shaped match with a number just before or after it on the line
   ("12 350 420 1200 77").
 - ``not_nanp``: the area code or exchange of a phone number starts with 0 or 1 (no such number exists in
@@ -48,12 +48,13 @@ _NUMBER_BEFORE = re.compile(r"\d[ \t]+\Z")
 _NUMBER_AFTER = re.compile(r"[ \t]+\d")
 
 
-def _embedded(text: str, start: int, end: int) -> bool:
+def _embedded(text: str, start: int, end: int, joiners: str) -> bool:
+    """A letter, digit or one of ``joiners`` next to the match, or ``.`` plus a digit: part of a longer token."""
     before = text[start - 1] if start > 0 else " "
     after = text[end] if end < len(text) else " "
-    if before.isalnum() or before in "_/=" or (before == "." and start > 1 and text[start - 2].isdigit()):
+    if before.isalnum() or before in joiners or (before == "." and start > 1 and text[start - 2].isdigit()):
         return True
-    return after.isalnum() or after in "_/" or (after in ".-" and text[end + 1 : end + 2].isdigit())
+    return after.isalnum() or after in joiners or (after in ".-" and text[end + 1 : end + 2].isdigit())
 
 
 def _identifier_context(text: str, start: int, end: int) -> bool:
@@ -71,7 +72,7 @@ def _leading_space(text: str, start: int) -> int:
 
 def phone_rejection(text: str, start: int, end: int) -> str | None:
     """The name of the first rule the phone-shaped ``text[start:end]`` fails, or None if it is a phone number."""
-    if _embedded(text, start, end):
+    if _embedded(text, start, end, "_/="):  # a number in a path or a query string is an identifier
         return "embedded"
     line_start = max(text.rfind("\n", 0, start) + 1, start - 40)
     if _NUMBER_BEFORE.search(text, line_start, start) or _NUMBER_AFTER.match(text, end):
@@ -88,7 +89,7 @@ def phone_rejection(text: str, start: int, end: int) -> str | None:
 
 def ip_rejection(text: str, start: int, end: int) -> str | None:
     """The name of the first rule the IP-shaped ``text[start:end]`` fails, or None if it is an IP address."""
-    if _embedded(text, start, end):
+    if _embedded(text, start, end, "_"):  # "http://10.0.0.1/admin" and "10.0.0.0/8" are addresses
         return "embedded"
     if any(len(octet) > 1 and octet[0] == "0" for octet in text[start:end].split(".")):
         return "leading_zero"
@@ -150,8 +151,8 @@ def detect(text: str) -> dict[str, list[tuple[int, int]]]:
 class Pii(Tagger):
     """E-mail, phone (North American 3-3-4 shape) and IP address spans, with per-document counts.
 
-    Attributes: spans ``email``, ``phone``, ``ip`` (score 1, covering the address or number only; an
-    attribute with no span is left out); document values ``email_count``, ``phone_count``, ``ip_count``,
+    Attributes: spans ``email``, ``phone``, ``ip`` (score 1, covering the address or number only; an empty
+    list when there is none, so every key is on every row and the mixer can check names); document values ``email_count``, ``phone_count``, ``ip_count``,
     ``doc_count`` (all three) and ``doc`` (``doc_count`` per whitespace word, 0 for a text with no word;
     dolma ``pii_regex_v2``'s ``doc``). Mask in the mixer by replacing the spans (e.g. ``|||EMAIL_ADDRESS|||``).
     """
@@ -163,8 +164,7 @@ class Pii(Tagger):
         out: dict[str, list[Span]] = {}
         total = 0
         for kind, spans in found.items():
-            if spans:
-                out[kind] = [(s, e, 1.0) for s, e in spans]
+            out[kind] = [(s, e, 1.0) for s, e in spans]
             out[f"{kind}_count"] = [(0, size, len(spans))]
             total += len(spans)
         out["doc_count"] = [(0, size, total)]

@@ -24,6 +24,7 @@ def found(text: str) -> dict[str, list[str]]:
         ("tel:+1 404 566 5476", {"phone": ["+1 404 566 5476"]}),
         ("4155552671 at the start", {"phone": ["4155552671"]}),  # dolma needs whitespace before it
         ("the server at 192.168.1.20 answered", {"ip": ["192.168.1.20"]}),
+        ("open http://10.1.2.3/admin and 10.0.0.0/8", {"ip": ["10.1.2.3", "10.0.0.0"]}),
     ],
 )
 def test_detects(text: str, expected: dict[str, list[str]]) -> None:
@@ -68,4 +69,4 @@ def test_counts_and_document_score() -> None:
 
 def test_text_without_pii_has_zero_counts_and_no_spans() -> None:
     out = Pii(Pii.Params()).predict(Document(id="d", text=""))
-    assert out["doc"] == [(0, 0, 0.0)] and "email" not in out and out["doc_count"] == [(0, 0, 0)]
+    assert out["doc"] == [(0, 0, 0.0)] and out["email"] == [] and out["doc_count"] == [(0, 0, 0)]
