@@ -13,17 +13,20 @@ line offsets from the lower-cased text, which is longer than the original when i
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from itertools import accumulate, compress, repeat
-from operator import add, lt, methodcaller, not_
+from operator import add, itemgetter, lt, methodcaller, not_
 from typing import Any
 
 from dolma import Document, Span, Tagger, TaggerParams, io, tagger
 from dolma.errors import ConfigError, InputError
+from taggers.text import analyse
 
 TERMINAL_PUNCTUATION = (".", "?", "!", '"')
 POLICY_SUBSTRINGS = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
 """C4's boilerplate markers (its ``_POLICY_SUBSTRINGS``), matched in the lower-cased line."""
 
+_FIRST, _FIRST_TWO = itemgetter(slice(0, 1)), itemgetter(slice(0, 2))
 _SENTENCE_END = re.compile(r"[.!?](?=\s|\Z)")
 
 
@@ -34,7 +37,7 @@ def load_bad_words(path: str) -> tuple[frozenset[str], tuple[str, ...]]:
         lines = io.read_bytes(path).decode("utf-8").splitlines()
     except InputError as exc:
         raise ConfigError(f"c4.bad_words_path: {exc}") from None
-    entries = [line.strip().lower() for line in lines if line.strip()]
+    entries = [" ".join(line.lower().split()) for line in lines if line.strip()]
     return frozenset(e for e in entries if " " not in e), tuple(e for e in entries if " " in e)
 
 
@@ -42,11 +45,11 @@ def load_bad_words(path: str) -> tuple[frozenset[str], tuple[str, ...]]:
 class C4(Tagger):
     """C4 rules: line spans (no end punctuation, < 3 words, javascript, policy) and document flags.
 
-    Line spans (score 1; an attribute with no span is left out): ``lines_with_no_ending_punctuation``,
+    Line spans (score 1; an empty list when none, so every row has the key): ``lines_with_no_ending_punctuation``,
     ``lines_with_too_few_words``, ``lines_with_javascript``, ``lines_with_policy``. Document values:
-    ``line_count``, ``sentence_count``, and flags present only when true: ``has_curly_brace``,
-    ``has_lorem_ipsum``, ``has_javascript``, ``has_too_few_sentences``, ``has_naughty_word`` (only with
-    ``bad_words_path``).
+    ``line_count``, ``sentence_count``, and flags, one span of score 1 when true and an empty list when false:
+    ``has_curly_brace``, ``has_lorem_ipsum``, ``has_javascript``, ``has_too_few_sentences``,
+    ``has_naughty_word`` (only with ``bad_words_path``). Test a flag with ``[0][2] > 0.5`` in the mixer.
 
     C4 removed the flagged lines, then documents with a flag or fewer than 3 sentences (or, after line
     removal, fewer than 5 lines): in the mixer, exclude the flags and delete the line spans.
@@ -66,6 +69,38 @@ class C4(Tagger):
         self.bad_phrases: tuple[str, ...] = ()
         if params.bad_words_path:
             self.bad_words, self.bad_phrases = load_bad_words(params.bad_words_path)
+        # phrases by the first two characters of their last word, which some word of the text must start with
+        self.phrases_by_key: dict[str, list[tuple[str, frozenset[str], str]]] = {}
+        for phrase in self.bad_phrases:
+            *_, last = parts = phrase.split(" ")
+            self.phrases_by_key.setdefault(last[:2], []).append((phrase, frozenset(parts[1:-1]), last))
+        self.phrase_keys = frozenset(self.phrases_by_key)
+        self.one_character_keys = any(len(key) == 1 for key in self.phrase_keys)
+
+    def has_bad_word(self, text: str, lowered: str) -> bool:
+        """A listed word is a whole whitespace word; a listed phrase is a substring (dolma's rules).
+
+        Scanning the text once per phrase is what made this the slowest C4 rule, so a phrase is searched only
+        when the words of the text allow it: its inner words must be words of the text and its last word the
+        start of one (a necessary condition, since the phrase's single spaces fall between words). A last word
+        of one character is keyed by that character, which a two-character word start never equals, so such
+        phrases are looked up by a word's first character too."""
+        words = set(map(str.lower, analyse(text).word_counts))  # = set(lowered.split()): no letter lowers to a space
+        if not self.bad_words.isdisjoint(words):
+            return True
+        ordered: list[str] | None = None
+        starts = set(map(_FIRST_TWO, words))
+        if self.one_character_keys:
+            starts.update(map(_FIRST, words))
+        for key in self.phrase_keys.intersection(starts):
+            for phrase, inner, last in self.phrases_by_key[key]:
+                if not inner <= words:
+                    continue
+                ordered = sorted(words) if ordered is None else ordered
+                i = bisect_left(ordered, last)
+                if i < len(ordered) and ordered[i].startswith(last) and phrase in lowered:
+                    return True
+        return False
 
     def predict(self, doc: Document) -> dict[str, list[Span]]:
         text = doc.text
@@ -92,24 +127,18 @@ class C4(Tagger):
                     policy.append(span)
         sentences = len(_SENTENCE_END.findall(text))
         whole = [(0, size, 1.0)]
-        out: dict[str, list[Span]] = {"line_count": [(0, size, len(lines))], "sentence_count": [(0, size, sentences)]}
-        for name, spans in (
-            ("lines_with_no_ending_punctuation", no_punctuation),
-            ("lines_with_too_few_words", too_few),
-            ("lines_with_javascript", javascript),
-            ("lines_with_policy", policy),
-        ):
-            if spans:
-                out[name] = spans
-        if "{" in text:
-            out["has_curly_brace"] = whole
-        if "lorem ipsum" in lowered:
-            out["has_lorem_ipsum"] = whole
-        if check_javascript:
-            out["has_javascript"] = whole
-        if sentences < self.params.min_sentences:
-            out["has_too_few_sentences"] = whole
+        out: dict[str, list[Span]] = {
+            "lines_with_no_ending_punctuation": no_punctuation,
+            "lines_with_too_few_words": too_few,
+            "lines_with_javascript": javascript,
+            "lines_with_policy": policy,
+            "line_count": [(0, size, len(lines))],
+            "sentence_count": [(0, size, sentences)],
+        }
+        out["has_curly_brace"] = whole if "{" in text else []
+        out["has_lorem_ipsum"] = whole if "lorem ipsum" in lowered else []
+        out["has_javascript"] = whole if check_javascript else []
+        out["has_too_few_sentences"] = whole if sentences < self.params.min_sentences else []
         if self.bad_words or self.bad_phrases:
-            if not self.bad_words.isdisjoint(lowered.split()) or any(p in lowered for p in self.bad_phrases):
-                out["has_naughty_word"] = whole
+            out["has_naughty_word"] = whole if self.has_bad_word(text, lowered) else []
         return out

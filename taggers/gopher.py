@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from itertools import accumulate, repeat
-from operator import add, mul
+from itertools import accumulate, compress, filterfalse, repeat
+from operator import add, lt, methodcaller, mul, sub
 from typing import Any
 
 from dolma import Document, Span, Tagger, TaggerParams, tagger
-from taggers.text import has_non_symbol
+from taggers.text import ALPHANUMERIC, analyse, letter_class, symbol_class
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 """The paper's "required English words" (dolma: ``REQUIRED_ENGLISH_WORDS``)."""
@@ -40,6 +40,9 @@ SYMBOLS = ("#", "\u2026")
 TOP_NGRAM_SIZES = (2, 3, 4)
 DUPLICATE_NGRAM_SIZES = (5, 6, 7, 8, 9, 10)
 MAX_NGRAM = 10
+NGRAM_ATTRIBUTES = [f"fraction_of_characters_in_most_common_{n}grams" for n in TOP_NGRAM_SIZES] + [
+    f"fraction_of_characters_in_duplicate_{n}grams" for n in DUPLICATE_NGRAM_SIZES
+]
 SMALL_DOCUMENT_WORDS = 150
 """Below this many words the pure-Python n-gram path is faster than numpy (measured on real text)."""
 
@@ -74,10 +77,21 @@ def _doc(text: str, values: dict[str, float]) -> dict[str, list[Span]]:
     return {name: [(0, end, value)] for name, value in values.items()}
 
 
-def _nonblank_lines(text: str) -> Counter[str]:
-    """Counts of the distinct non-blank lines of ``text``."""
-    counts = Counter(text.split("\n"))
-    return Counter({line: n for line, n in counts.items() if line and not line.isspace()})
+def _median(counts: Counter[int], total: int) -> float:
+    """The median of ``total`` values given as value counts (``statistics.median``'s result)."""
+    if not total:
+        return 0.0
+    low_rank, high_rank = (total - 1) // 2, total // 2
+    low = high = seen = 0
+    for value in sorted(counts):
+        if seen <= low_rank:
+            low = value
+        if seen <= high_rank:
+            high = value
+        seen += counts[value]
+        if seen > high_rank:
+            break
+    return (low + high) / 2
 
 
 @tagger("gopher")
@@ -104,33 +118,36 @@ class GopherQuality(Tagger):
     def __init__(self, params: Any) -> None:
         super().__init__(params)
         self.stop_words = frozenset(params.stop_words)
+        self.non_symbol = symbol_class()
+        self.letter = letter_class()
 
     def predict(self, doc: Document) -> dict[str, list[Span]]:
         text = doc.text
         if not text:
             return _doc(text, {"character_count": 0, **dict.fromkeys(_QUALITY_ZERO, 0.0)})
-        words = text.split()
+        analysis = analyse(text)
+        words, counts = analysis.words, analysis.word_counts
         word_count = len(words)
-        counts = Counter(words)
-        letters = non_symbol = non_symbol_chars = symbol_words = 0
-        for word, n in counts.items():
-            if has_non_symbol(word):
-                non_symbol += n
-                non_symbol_chars += n * len(word)
-                if word.isalpha() or any(map(str.isalpha, word)):  # a letter is never punctuation or a symbol
-                    letters += n
-            if "#" in word or "\u2026" in word:
-                symbol_words += n
-        lengths = sorted(map(len, words))
-        median = (lengths[(word_count - 1) // 2] + lengths[word_count // 2]) / 2 if word_count else 0.0
+        # every statistic is a count over distinct words, taken with C-level filters: letters-only words are
+        # most words; words with a letter or digit are never symbol words; only the rest need the full class
+        get = counts.__getitem__
+        plain = list(filter(str.isalpha, counts))
+        mixed = list(filterfalse(str.isalpha, counts))
+        alphanumeric = list(filter(ALPHANUMERIC.search, mixed))
+        symbolic = list(filter(self.non_symbol.search, filterfalse(ALPHANUMERIC.search, mixed)))
+        non_symbol_words = (plain, alphanumeric, symbolic)
+        non_symbol = sum(sum(map(get, group)) for group in non_symbol_words)
+        non_symbol_chars = sum(sum(map(mul, map(len, group), map(get, group))) for group in non_symbol_words)
+        letters = sum(map(get, plain)) + sum(map(get, filter(self.letter.search, alphanumeric)))
+        symbol_words = 0
+        if "#" in text or "\u2026" in text:
+            symbol_words = sum(get(w) for w in mixed if "#" in w or "\u2026" in w)
+        median = _median(Counter(map(len, words)), word_count)
         stops = [w for w in self.stop_words if w in counts]
-        bullets = ellipses = line_count = 0
-        for line, n in _nonblank_lines(text).items():
-            line_count += n
-            if line.startswith(BULLETS):
-                bullets += n
-            if line.endswith("\u2026"):
-                ellipses += n
+        lines = analysis.nonblank_lines
+        line_count = sum(lines.values())
+        bullets = sum(compress(lines.values(), map(methodcaller("startswith", BULLETS), lines)))
+        ellipses = sum(compress(lines.values(), map(methodcaller("endswith", "\u2026"), lines)))
         per_word = max(word_count, 1)
         per_line = max(line_count, 1)
         return _doc(
@@ -139,7 +156,7 @@ class GopherQuality(Tagger):
                 "character_count": len(text),
                 "word_count": word_count,
                 "non_symbol_word_count": non_symbol,
-                "median_word_length": float(median),
+                "median_word_length": median,
                 "mean_word_length": non_symbol_chars / non_symbol if non_symbol else 0.0,
                 "symbol_to_word_ratio": symbol_words / per_word,
                 "fraction_of_words_with_alpha_character": letters / per_word,
@@ -168,15 +185,14 @@ _QUALITY_ZERO = (
 def _duplicates(counts: Counter[str]) -> tuple[int, int, int, int]:
     """``(items, items in repeated groups, characters, characters in repeated groups)``; every occurrence of
     a repeated item counts, the first one included (dolma's convention)."""
-    items = dup_items = chars = dup_chars = 0
-    for item, n in counts.items():
-        size = len(item) * n
-        items += n
-        chars += size
-        if n > 1:
-            dup_items += n
-            dup_chars += size
-    return items, dup_items, chars, dup_chars
+    repeated = list(map(lt, repeat(1), counts.values()))
+    sizes = list(map(mul, map(len, counts), counts.values()))
+    return (
+        sum(counts.values()),
+        sum(compress(counts.values(), repeated)),
+        sum(sizes),
+        sum(compress(sizes, repeated)),
+    )
 
 
 _PARAGRAPH_BREAK = re.compile(r"\n(?:[^\S\n]*\n)+")
@@ -189,24 +205,25 @@ def _paragraphs(text: str) -> Counter[str]:
     return counts
 
 
-def ngram_fractions(words: list[str]) -> dict[str, float]:
+def ngram_fractions(words: list[str], counts: Counter[str] | None = None) -> dict[str, float]:
     """dolma's n-gram statistics (see :func:`_ngram_fractions_numpy`); short documents take the pure-Python
-    path, whose constant cost is lower than numpy's per-call overhead."""
+    path, whose constant cost is lower than numpy's per-call overhead. ``counts`` are the word counts, in
+    first-occurrence order (a ``Counter`` of ``words``), when the caller has them already."""
+    counts = Counter(words) if counts is None else counts
     if len(words) < SMALL_DOCUMENT_WORDS:
-        return _ngram_fractions_python(words)
-    return _ngram_fractions_numpy(words)
+        return _ngram_fractions_python(words, counts)
+    return _ngram_fractions_numpy(words, counts)
 
 
-def _ngram_fractions_python(words: list[str]) -> dict[str, float]:
+def _ngram_fractions_python(words: list[str], counts: Counter[str]) -> dict[str, float]:
     """The same statistics as :func:`_ngram_fractions_numpy`, keyed by exact integers (word ids in base
     ``vocabulary size``); once every n-gram of a size is distinct, longer ones are too."""
     n_words = len(words)
     out: dict[str, float] = {}
     if n_words < 2:
         return out
-    vocabulary: dict[str, int] = {}
-    ids = [vocabulary.setdefault(w, len(vocabulary)) for w in words]
-    vocab = len(vocabulary)
+    vocab = len(counts)
+    ids = list(map({w: i for i, w in enumerate(counts)}.__getitem__, words))
     cum = [0, *accumulate(map(len, words))]
     word_chars = max(cum[-1], 1)
     keys = ids
@@ -216,14 +233,16 @@ def _ngram_fractions_python(words: list[str]) -> dict[str, float]:
         top, first, duplicated = 1, 0, 0
         if not all_distinct:
             keys = list(map(add, map(mul, keys[:m], repeat(vocab)), ids[n - 1 :]))
-            counts = Counter(keys)
-            all_distinct = len(counts) == m
+            grams = Counter(keys)
+            all_distinct = len(grams) == m
             if not all_distinct:
+                per_position = list(map(grams.__getitem__, keys))
                 if n in TOP_NGRAM_SIZES:
-                    top = max(counts.values())
-                    first = next(i for i, k in enumerate(keys) if counts[k] == top)
+                    top = max(grams.values())
+                    first = per_position.index(top)
                 else:
-                    duplicated = sum(cum[i + n] - cum[i] for i, k in enumerate(keys) if counts[k] > 1)
+                    repeated = map(lt, repeat(1), per_position)
+                    duplicated = sum(compress(map(sub, cum[n:], cum[:m]), repeated))
         if n in TOP_NGRAM_SIZES:
             out[f"fraction_of_characters_in_most_common_{n}grams"] = top * (cum[first + n] - cum[first]) / word_chars
         else:
@@ -232,14 +251,14 @@ def _ngram_fractions_python(words: list[str]) -> dict[str, float]:
     return out
 
 
-def _ngram_fractions_numpy(words: list[str]) -> dict[str, float]:
+def _ngram_fractions_numpy(words: list[str], word_counts: Counter[str]) -> dict[str, float]:
     """dolma's n-gram statistics, computed exactly from integer n-gram ranks.
 
     ``fraction_of_characters_in_most_common_{n}grams`` (n = 2, 3, 4): occurrences of the most frequent n-gram
     times its characters (word characters, no spaces), over the characters of all words; ties go to the
     n-gram seen first, as ``Counter.most_common`` does. ``fraction_of_characters_in_duplicate_{n}grams``
     (n = 5..10): characters of n-gram occurrences whose n-gram occurs more than once, over the characters
-    of all n-gram occurrences. A size with no n-gram (fewer words than n) has no attribute, as in dolma.
+    of all n-gram occurrences. A size with no n-gram (fewer words than n) has no value, as in dolma.
     """
     import numpy as np
 
@@ -247,32 +266,39 @@ def _ngram_fractions_numpy(words: list[str]) -> dict[str, float]:
     out: dict[str, float] = {}
     if n_words < 2:
         return out
-    vocabulary = {w: i for i, w in enumerate(dict.fromkeys(words))}
-    ids = np.fromiter(map(vocabulary.__getitem__, words), dtype=np.int64, count=n_words)
+    vocab = len(word_counts)
+    index = {w: i for i, w in enumerate(word_counts)}
+    ids = np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=n_words)
     cum = np.zeros(n_words + 1, dtype=np.int64)  # cum[i]: characters of the first i words
     np.cumsum(np.fromiter(map(len, words), dtype=np.int64, count=n_words), out=cum[1:])
     cumcum = np.zeros(n_words + 2, dtype=np.int64)  # to sum n-gram lengths over all positions in O(1)
     np.cumsum(cum, out=cumcum[1:])
     word_chars = max(int(cum[-1]), 1)
-    vocab = len(vocabulary)
     ranks = ids  # ranks[i]: rank of the (n-1)-gram at i among repeated (n-1)-grams
-    repeated = np.bincount(ids, minlength=vocab)[ids] > 1  # repeated[i]: the (n-1)-gram at i occurs twice+
+    # repeated[i]: the (n-1)-gram at i occurs twice or more
+    repeated = np.fromiter(word_counts.values(), dtype=np.int64, count=vocab)[ids] > 1
     for n in range(2, min(n_words, MAX_NGRAM) + 1):
         m = n_words - n + 1
         # an n-gram can repeat only where both its (n-1)-gram prefix and suffix repeat: rank only those
         positions = np.flatnonzero(repeated[:m] & repeated[1 : m + 1])
+        if not len(positions):  # nothing repeats at this size, so nothing longer does: finish without numpy
+            for k in range(n, min(n_words, MAX_NGRAM) + 1):
+                if k in TOP_NGRAM_SIZES:
+                    out[f"fraction_of_characters_in_most_common_{k}grams"] = int(cum[k]) / word_chars
+                else:
+                    out[f"fraction_of_characters_in_duplicate_{k}grams"] = 0.0
+            break
         top, first = 1, 0
+        keys = ranks[positions] * vocab + ids[positions + n - 1]
+        _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        per_position = counts[inverse]
         repeated = np.zeros(m, dtype=bool)
-        if len(positions):
-            keys = ranks[positions] * vocab + ids[positions + n - 1]
-            _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-            per_position = counts[inverse]
-            repeated[positions[per_position > 1]] = True
-            ranks = np.zeros(m, dtype=np.int64)
-            ranks[positions] = inverse
-            if counts.max() > 1:
-                top = int(counts.max())
-                first = int(positions[np.argmax(per_position == top)])
+        repeated[positions[per_position > 1]] = True
+        ranks = np.zeros(m, dtype=np.int64)
+        ranks[positions] = inverse
+        if counts.max() > 1:
+            top = int(counts.max())
+            first = int(positions[np.argmax(per_position == top)])
         if n in TOP_NGRAM_SIZES:
             out[f"fraction_of_characters_in_most_common_{n}grams"] = top * int(cum[first + n] - cum[first]) / word_chars
         else:
@@ -291,7 +317,7 @@ class GopherRepetition(Tagger):
     ``fraction_of_characters_in_duplicate_lines`` (over word characters, as dolma; blank lines never count),
     ``fraction_of_duplicate_paragraphs``, ``fraction_of_characters_in_duplicate_paragraphs`` (over paragraph
     characters; paragraphs are separated by blank lines), ``fraction_of_characters_in_most_common_{2,3,4}grams``
-    and ``fraction_of_characters_in_duplicate_{5..10}grams`` (absent when the document has fewer words).
+    and ``fraction_of_characters_in_duplicate_{5..10}grams`` (an empty list when the document has fewer words).
 
     Published thresholds (keep a document when): duplicate lines and paragraphs <= 0.3 by count and <= 0.2 by
     characters; top 2/3/4-grams <= 0.20/0.18/0.16; duplicate 5..10-grams <= 0.15, 0.14, 0.13, 0.12, 0.11,
@@ -300,13 +326,17 @@ class GopherRepetition(Tagger):
 
     def predict(self, doc: Document) -> dict[str, list[Span]]:
         text = doc.text
-        words = text.split()
+        analysis = analyse(text)
+        words = analysis.words
         word_chars = max(sum(map(len, words)), 1)
-        lines, dup_lines, _, dup_line_chars = _duplicates(_nonblank_lines(text))
+        lines, dup_lines, _, dup_line_chars = _duplicates(analysis.nonblank_lines)
         paragraphs, dup_paragraphs, paragraph_chars, dup_paragraph_chars = _duplicates(_paragraphs(text))
-        values = ngram_fractions(words)
+        values = ngram_fractions(words, analysis.word_counts)
         values["fraction_of_duplicate_lines"] = dup_lines / max(lines, 1)
         values["fraction_of_characters_in_duplicate_lines"] = dup_line_chars / word_chars
         values["fraction_of_duplicate_paragraphs"] = dup_paragraphs / max(paragraphs, 1)
         values["fraction_of_characters_in_duplicate_paragraphs"] = dup_paragraph_chars / max(paragraph_chars, 1)
-        return _doc(text, values)
+        out = _doc(text, values)
+        for name in NGRAM_ATTRIBUTES:
+            out.setdefault(name, [])  # fewer words than n: no value, but the key is on every row
+        return out

@@ -152,9 +152,10 @@ class Pii(Tagger):
     """E-mail, phone (North American 3-3-4 shape) and IP address spans, with per-document counts.
 
     Attributes: spans ``email``, ``phone``, ``ip`` (score 1, covering the address or number only; an empty
-    list when there is none, so every key is on every row and the mixer can check names); document values ``email_count``, ``phone_count``, ``ip_count``,
-    ``doc_count`` (all three) and ``doc`` (``doc_count`` per whitespace word, 0 for a text with no word;
-    dolma ``pii_regex_v2``'s ``doc``). Mask in the mixer by replacing the spans (e.g. ``|||EMAIL_ADDRESS|||``).
+    list when there is none, so every key is on every row and the mixer can check names); document values
+    ``email_count``, ``phone_count``, ``ip_count``, ``doc_count`` (all three) and ``doc`` (``doc_count`` per
+    whitespace word, 0 for a text with no word; dolma ``pii_regex_v2``'s ``doc``). Mask in the mixer by
+    replacing the spans (e.g. ``|||EMAIL_ADDRESS|||``).
     """
 
     def predict(self, doc: Document) -> dict[str, list[Span]]:

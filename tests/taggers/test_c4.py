@@ -27,9 +27,11 @@ def test_document_flags() -> None:
     for flag in ("has_lorem_ipsum", "has_javascript", "has_curly_brace"):
         assert out[flag] == [(0, len(text), 1.0)]
     assert out["lines_with_javascript"] == [(0, len(text), 1.0)]
-    assert "has_naughty_word" not in out
+    assert "has_naughty_word" not in out  # no bad-word list, no attribute
     clean = tag("Plain text. Nothing else here. Three sentences!")
-    assert not {"has_lorem_ipsum", "has_javascript", "has_curly_brace", "has_too_few_sentences"} & set(clean)
+    for flag in ("has_lorem_ipsum", "has_javascript", "has_curly_brace", "has_too_few_sentences"):
+        assert clean[flag] == []  # false: the key is there, with no span
+    assert clean["lines_with_javascript"] == [] and clean["lines_with_policy"] == []
     assert clean["sentence_count"][0][2] == 3
 
 
@@ -38,15 +40,15 @@ def test_policy_lines_and_too_few_sentences() -> None:
     out = tag(text)
     assert out["lines_with_policy"] == [(0, 31, 1.0), (31, 55, 1.0)]
     assert out["has_too_few_sentences"] == [(0, len(text), 1.0)]
-    assert "has_too_few_sentences" not in tag(text, min_sentences=2)
+    assert tag(text, min_sentences=2)["has_too_few_sentences"] == []
 
 
 def test_bad_words_from_user_file(tmp_path) -> None:
     words = tmp_path / "bad.txt"
     words.write_text("darn\nheck no\n")
-    assert "has_naughty_word" in tag("Well DARN it.", bad_words_path=str(words))
-    assert "has_naughty_word" in tag("oh Heck Now.", bad_words_path=str(words))  # phrases match as substrings
-    assert "has_naughty_word" not in tag("darned luck.", bad_words_path=str(words))  # words match whole
+    assert tag("Well DARN it.", bad_words_path=str(words))["has_naughty_word"] == [(0, 13, 1.0)]
+    assert tag("oh Heck Now.", bad_words_path=str(words))["has_naughty_word"]  # phrases match as substrings
+    assert tag("darned luck.", bad_words_path=str(words))["has_naughty_word"] == []  # words match whole
 
 
 def test_missing_bad_words_file_is_a_config_error(tmp_path) -> None:

@@ -1,0 +1,138 @@
+"""Tagging speed, ours vs allenai/dolma 1.2.1, with the same set of taggers on the same shards and processes:
+gopher + c4 + pii + language ID + whitespace length.
+
+    python benchmarks/bench_taggers.py [--corpus benchmarks/work/tagger_corpus] [--processes 2] [--runs 3]
+
+dolma runs ``gopher_v1 c4_v2 pii_regex_v2 ft_lang_id_en_doc_v2 whitespace_tokenizer_v1``. Its fastText
+taggers download ``lid.176.bin`` when they start, which cannot happen here, so a two-line plugin (written to
+the work directory as a package, passed with ``--tagger_modules``) subclasses ``ft_lang_id_en_doc_v2`` unchanged except
+for ``MODEL_PATH``, pointing it at the same ``lid.176.ftz`` our ``language`` tagger bundles. We run
+``gopher gopher_repetition c4 pii language whitespace_tokenizer`` (c4 with dolma's bad-word list, so both do
+the same work; language with ``languages: [en]`` as dolma's en-doc tagger; whitespace words per document).
+
+Each round runs both tools one after the other (the order alternates), so load on this shared machine falls
+on both; the script prints the median over rounds of wall time, documents/s, MB/s and CPU seconds per MB
+(the workers' user+system time), and the ratio ours/dolma.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+PEER = os.environ.get("DOLMA_PEER", "/work/peers_dolma")
+PEER_DOLMA = os.path.join(PEER, "bin", "dolma")
+LID_MODEL = os.path.join(ROOT, "taggers", "resources", "lid.176.ftz")
+
+PLUGIN = """from dolma import add_tagger
+from dolma.taggers.language import FastTextEnglishLanguageDocumentTagger
+
+
+@add_tagger("ft_lang_id_en_doc_v2_local")
+class LocalModel(FastTextEnglishLanguageDocumentTagger):
+    MODEL_PATH = {model!r}
+"""
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(cmd: list[str], cwd: str) -> tuple[float, float]:
+    cpu, wall = children_cpu(), time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-3000:]}")
+    return time.perf_counter() - wall, children_cpu() - cpu
+
+
+def corpus_size(documents: str) -> tuple[int, int]:
+    import gzip
+
+    docs = nbytes = 0
+    for path in glob.glob(os.path.join(documents, "*.jsonl.gz")):
+        with gzip.open(path, "rb") as fh:
+            for line in fh:
+                docs += 1
+                nbytes += len(line)
+    return docs, nbytes
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", default=os.path.join(HERE, "work", "tagger_corpus"))
+    parser.add_argument("--work", default=os.path.join(HERE, "work", "bench_taggers"))
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    if not os.path.exists(PEER_DOLMA):
+        print(f"SKIP: allenai/dolma 1.2.1 is not installed at {PEER} (set DOLMA_PEER); nothing measured")
+        return 0
+    if not glob.glob(os.path.join(args.corpus, "documents", "*.jsonl.gz")):
+        subprocess.run([sys.executable, os.path.join(HERE, "make_tagger_corpus.py"), "--out", args.corpus], check=True)
+    shutil.rmtree(args.work, ignore_errors=True)
+    shutil.copytree(os.path.join(args.corpus, "documents"), os.path.join(args.work, "documents"))
+    plugin = os.path.abspath(os.path.join(args.work, "dolma_local_lid"))  # dolma 1.2.1 imports plugin packages
+    os.makedirs(plugin)
+    with open(os.path.join(plugin, "__init__.py"), "w") as fh:
+        fh.write(PLUGIN.format(model=LID_MODEL))
+    naughty = glob.glob(os.path.join(PEER, "lib", "python3*", "site-packages", "dolma", "data", "naughty_words_en.txt"))
+    config = {
+        "documents": ["documents/*.jsonl.gz"],
+        "experiment": "ours",
+        "processes": args.processes,
+        "taggers": [
+            "gopher",
+            "gopher_repetition",
+            {"c4": {"bad_words_path": naughty[0]}},
+            "pii",
+            {"language": {"languages": ["en"]}},
+            {"whitespace_tokenizer": {"paragraphs": False}},
+        ],
+    }
+    with open(os.path.join(args.work, "ours.json"), "w") as fh:
+        json.dump(config, fh)
+    commands = {
+        "dolma 1.2.1": [PEER_DOLMA, "tag", "--documents", "documents/*.jsonl.gz", "--experiment", "ref"]
+        + ["--tagger_modules", plugin, "--processes", str(args.processes), "--taggers"]
+        + ["gopher_v1", "c4_v2", "pii_regex_v2", "ft_lang_id_en_doc_v2_local", "whitespace_tokenizer_v1"],
+        "ours": [os.path.join(os.path.dirname(sys.executable), "dolma"), "tag", "-c", "ours.json"],
+    }
+    docs, nbytes = corpus_size(os.path.join(args.work, "documents"))
+    mb = nbytes / 1e6
+    print(f"corpus: {docs} documents, {mb:.1f} MB, {args.processes} processes, {args.runs} rounds")
+    print(f"load before: {os.getloadavg()}")
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+    for round_no in range(args.runs):
+        names = list(commands) if round_no % 2 == 0 else list(reversed(commands))
+        for name in names:
+            shutil.rmtree(os.path.join(args.work, "attributes"), ignore_errors=True)
+            wall, cpu = timed(commands[name], args.work)
+            results[name].append((wall, cpu))
+            print(f"round {round_no + 1} {name}: {wall:.1f} s wall, {cpu:.1f} s CPU", flush=True)
+    print(f"load after: {os.getloadavg()}")
+    print(f"\n{'tool':<12} {'wall s':>8} {'docs/s':>8} {'MB/s':>7} {'CPU s/MB':>9}")
+    medians = {}
+    for name, runs in results.items():
+        wall = statistics.median(r[0] for r in runs)
+        cpu = statistics.median(r[1] for r in runs)
+        medians[name] = (wall, cpu)
+        print(f"{name:<12} {wall:>8.1f} {docs / wall:>8.0f} {mb / wall:>7.2f} {cpu / mb:>9.3f}")
+    (d_wall, d_cpu), (o_wall, o_cpu) = medians["dolma 1.2.1"], medians["ours"]
+    print(f"\nours / dolma: {d_wall / o_wall:.1f}x documents/s, {d_cpu / o_cpu:.1f}x less CPU per MB (target >= 5x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
