@@ -26,7 +26,7 @@ from operator import add, lt, methodcaller, mul, sub
 from typing import Any
 
 from dolma import Document, Span, Tagger, TaggerParams, tagger
-from taggers.text import ALPHANUMERIC, analyse, letter_class, symbol_class
+from taggers.text import ALPHANUMERIC, ASCII_LETTER, analyse, has_non_symbol
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 """The paper's "required English words" (dolma: ``REQUIRED_ENGLISH_WORDS``)."""
@@ -118,8 +118,6 @@ class GopherQuality(Tagger):
     def __init__(self, params: Any) -> None:
         super().__init__(params)
         self.stop_words = frozenset(params.stop_words)
-        self.non_symbol = symbol_class()
-        self.letter = letter_class()
 
     def predict(self, doc: Document) -> dict[str, list[Span]]:
         text = doc.text
@@ -129,16 +127,17 @@ class GopherQuality(Tagger):
         words, counts = analysis.words, analysis.word_counts
         word_count = len(words)
         # every statistic is a count over distinct words, taken with C-level filters: letters-only words are
-        # most words; words with a letter or digit are never symbol words; only the rest need the full class
+        # most words; words with a letter or digit are never symbol words; ASCII words find letters by regex
         get = counts.__getitem__
         plain = list(filter(str.isalpha, counts))
         mixed = list(filterfalse(str.isalpha, counts))
         alphanumeric = list(filter(ALPHANUMERIC.search, mixed))
-        symbolic = list(filter(self.non_symbol.search, filterfalse(ALPHANUMERIC.search, mixed)))
+        symbolic = list(filter(has_non_symbol, filterfalse(ALPHANUMERIC.search, mixed)))
         non_symbol_words = (plain, alphanumeric, symbolic)
         non_symbol = sum(sum(map(get, group)) for group in non_symbol_words)
         non_symbol_chars = sum(sum(map(mul, map(len, group), map(get, group))) for group in non_symbol_words)
-        letters = sum(map(get, plain)) + sum(map(get, filter(self.letter.search, alphanumeric)))
+        letters = sum(map(get, plain)) + sum(map(get, filter(ASCII_LETTER.search, filter(str.isascii, alphanumeric))))
+        letters += sum(get(w) for w in filterfalse(str.isascii, alphanumeric) if any(map(str.isalpha, w)))
         symbol_words = 0
         if "#" in text or "\u2026" in text:
             symbol_words = sum(get(w) for w in mixed if "#" in w or "\u2026" in w)

@@ -4,13 +4,10 @@ backtrack over a long run of the same character class)."""
 
 from __future__ import annotations
 
-import functools
 import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterator
-
-_LAST_SYMBOL_PLANE_END = 0x20000
 
 
 def is_blank(line: str) -> bool:
@@ -70,45 +67,13 @@ def line_spans(text: str) -> Iterator[tuple[int, int, str]]:
 
 ALPHANUMERIC = re.compile(r"[^\W_]")
 """Matches a letter or digit (any script): a word with one is never a symbol word."""
+ASCII_LETTER = re.compile(r"[A-Za-z]")
 
 
 def has_non_symbol(word: str) -> bool:
-    """True when ``word`` has a character that is neither punctuation nor a symbol (Gopher's non-symbol word).
-
-    A letter or digit settles it with a cheap scan; only words without one (dashes, emoji, "...") go through
-    the full Unicode class."""
-    return ALPHANUMERIC.search(word) is not None or symbol_class().search(word) is not None
-
-
-@functools.cache
-def _category_ranges() -> dict[str, str]:
-    """Regex character-class ranges of the punctuation and symbol characters (``"PS"``) and of the numeric
-    characters that are not decimal digits (``"N"``: categories No and Nl, e.g. "²", "½", "Ⅻ"), from one scan
-    of the code points. Built on first use (about 0.2 s), never at import. No code point above U+1FFFF is
-    in these categories (planes 2+ hold ideographs, tags and private use), so the scan stops there."""
-    ranges: dict[str, list[str]] = {"PS": [], "N": []}
-    starts: dict[str, int | None] = {"PS": None, "N": None}
-    for code in range(_LAST_SYMBOL_PLANE_END + 1):
-        category = unicodedata.category(chr(code)) if code < _LAST_SYMBOL_PLANE_END else ""
-        group = "PS" if category[:1] in ("P", "S") else "N" if category in ("No", "Nl") else None
-        for name, start in starts.items():
-            if group == name and start is None:
-                starts[name] = code
-            elif group != name and start is not None:
-                ranges[name].append(f"{re.escape(chr(start))}-{re.escape(chr(code - 1))}")
-                starts[name] = None
-    return {name: "".join(parts) for name, parts in ranges.items()}
-
-
-@functools.cache
-def symbol_class() -> re.Pattern[str]:
-    """A regex matching any character that is *not* punctuation or a symbol (Unicode categories P* and S*):
-    ``word`` is a "symbol word" (Gopher's non-symbol word count excludes it) when ``search(word)`` is None."""
-    return re.compile("[^" + _category_ranges()["PS"] + "]")
-
-
-@functools.cache
-def letter_class() -> re.Pattern[str]:
-    """A regex matching exactly the characters for which ``str.isalpha()`` is true (word characters that are
-    neither digits, ``_``, nor other numerics), so ``search`` finds a letter in C."""
-    return re.compile("[^\\W\\d_" + _category_ranges()["N"] + "]")
+    """True when ``word`` has a character that is neither punctuation nor a symbol (Unicode categories P*
+    and S*): Gopher's non-symbol word. A letter or digit settles it in C; only words without one (dashes,
+    emoji, "...") are looked at character by character."""
+    if ALPHANUMERIC.search(word) is not None:
+        return True
+    return any(unicodedata.category(c)[0] not in "PS" for c in word)

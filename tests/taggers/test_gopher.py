@@ -131,3 +131,18 @@ def test_stop_words_parameter() -> None:
     tagger = GopherQuality(GopherQuality.Params(stop_words=("cat",)))
     out = tagger.predict(Document(id="d", text="cat cat dog the"))
     assert out["required_word_count"][0][2] == 2 and out["distinct_stop_word_count"][0][2] == 1
+
+
+def test_word_classes_match_unicode_categories_on_any_script() -> None:
+    import unicodedata
+
+    rng = random.Random(7)
+    pool = "aZé中ß²½Ⅻ٣7_-—…#.,!?😀🎉\u0301\u200b"
+    words = ["".join(rng.choice(pool) for _ in range(rng.randint(1, 4))) for _ in range(3000)]
+    got = quality(" ".join(words))
+    symbol_words = sum(all(unicodedata.category(c)[0] in "PS" for c in w) for w in words)
+    assert got["non_symbol_word_count"] == len(words) - symbol_words
+    assert got["fraction_of_words_with_alpha_character"] == pytest.approx(
+        sum(any(c.isalpha() for c in w) for w in words) / len(words)
+    )
+    assert got["symbol_to_word_ratio"] == pytest.approx(sum("#" in w or "…" in w for w in words) / len(words))
