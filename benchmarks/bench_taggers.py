@@ -12,7 +12,8 @@ the same work; language with ``languages: [en]`` as dolma's en-doc tagger; white
 
 Each round runs both tools one after the other (the order alternates), so load on this shared machine falls
 on both; the script prints the median over rounds of wall time, documents/s, MB/s and CPU seconds per MB
-(the workers' user+system time), and the ratio ours/dolma.
+(the workers' user+system time), and the ratio ours/dolma. ``--per-tagger`` instead times each tagger's
+predict loop over one shard in each tool's own process, to show where the difference comes from.
 """
 
 from __future__ import annotations
@@ -42,6 +43,71 @@ from dolma.taggers.language import FastTextEnglishLanguageDocumentTagger
 class LocalModel(FastTextEnglishLanguageDocumentTagger):
     MODEL_PATH = {model!r}
 """
+
+
+PER_TAGGER_DOLMA = """
+import gzip, json, sys, time
+from dolma.core.data_types import Document
+from dolma.core.registry import TaggerRegistry
+from dolma.taggers.language import FastTextEnglishLanguageDocumentTagger
+import dolma.taggers  # registers the built-in taggers
+
+class LocalModel(FastTextEnglishLanguageDocumentTagger):
+    MODEL_PATH = {model!r}
+
+docs = [Document(source=r.get("source") or "", id=r["id"], text=r["text"])
+        for r in map(json.loads, gzip.open({shard!r}, "rt"))]
+for name in {names!r}:
+    tagger = LocalModel() if name == "ft_lang_id_en_doc_v2" else TaggerRegistry.get(name)()
+    started = time.process_time()
+    for doc in docs:
+        tagger.predict(doc)
+    print(name, time.process_time() - started, flush=True)
+"""
+DOLMA_TAGGERS = ["gopher_v1", "c4_v2", "pii_regex_v2", "ft_lang_id_en_doc_v2", "whitespace_tokenizer_v1"]
+OURS_FOR = {
+    "gopher_v1": ["gopher", "gopher_repetition"],
+    "c4_v2": ["c4"],
+    "pii_regex_v2": ["pii"],
+    "ft_lang_id_en_doc_v2": ["language"],
+    "whitespace_tokenizer_v1": ["whitespace_tokenizer"],
+}
+
+
+def per_tagger(shard: str, params: dict[str, dict], runs: int) -> None:
+    """CPU seconds of each tagger's predict loop over one shard (decoded once, outside the timing), in each
+    tool's own process: where the difference comes from."""
+    import gzip
+
+    sys.path.insert(0, ROOT)
+    from dolma import Document, registry
+
+    docs = [Document(id=r["id"], text=r["text"]) for r in map(json.loads, gzip.open(shard, "rt"))]
+    script = PER_TAGGER_DOLMA.format(model=LID_MODEL, shard=shard, names=DOLMA_TAGGERS)
+    theirs: dict[str, list[float]] = {}
+    ours: dict[str, list[float]] = {}
+    for _ in range(runs):
+        peer = [os.path.join(PEER, "bin", "python"), "-P", "-c", script]  # -P: not our dolma/ from the cwd
+        out = subprocess.run(peer, capture_output=True, text=True)
+        for line in out.stdout.splitlines():
+            name, seconds = line.split()
+            theirs.setdefault(name, []).append(float(seconds))
+        for names in OURS_FOR.values():
+            taggers = [registry.instance(n, params.get(n, {})) for n in names]
+            started = time.process_time()
+            for tagger in taggers:  # as dolma tag runs them: each tagger over a batch, then the next
+                for i in range(0, len(docs), 256):
+                    tagger.predict_batch(docs[i : i + 256])
+            ours.setdefault("+".join(names), []).append(time.process_time() - started)
+    mb = os.path.getsize(shard) and sum(len(d.text.encode()) for d in docs) / 1e6
+    print(
+        f"\nper tagger, predict loops only, one shard ({len(docs)} documents, {mb:.1f} MB of text), median of {runs}:"
+    )
+    print(f"{'dolma tagger':<26} {'CPU s':>7} {'ours':<34} {'CPU s':>7} {'ratio':>6}")
+    for name, names in OURS_FOR.items():
+        mine = statistics.median(ours["+".join(names)])
+        their = statistics.median(theirs.get(name, [float("nan")]))
+        print(f"{name:<26} {their:>7.2f} {'+'.join(names):<34} {mine:>7.2f} {their / mine:>5.1f}x")
 
 
 def children_cpu() -> float:
@@ -75,6 +141,9 @@ def main() -> int:
     parser.add_argument("--work", default=os.path.join(HERE, "work", "bench_taggers"))
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--per-tagger", action="store_true", help="instead, time each tagger's predict loop alone, in process"
+    )
     args = parser.parse_args()
     if not os.path.exists(PEER_DOLMA):
         print(f"SKIP: allenai/dolma 1.2.1 is not installed at {PEER} (set DOLMA_PEER); nothing measured")
@@ -109,6 +178,10 @@ def main() -> int:
         + ["gopher_v1", "c4_v2", "pii_regex_v2", "ft_lang_id_en_doc_v2_local", "whitespace_tokenizer_v1"],
         "ours": [os.path.join(os.path.dirname(sys.executable), "dolma"), "tag", "-c", "ours.json"],
     }
+    if args.per_tagger:
+        params = {name: spec for entry in config["taggers"] if isinstance(entry, dict) for name, spec in entry.items()}
+        per_tagger(sorted(glob.glob(os.path.join(args.work, "documents", "*.jsonl.gz")))[0], params, args.runs)
+        return 0
     docs, nbytes = corpus_size(os.path.join(args.work, "documents"))
     mb = nbytes / 1e6
     print(f"corpus: {docs} documents, {mb:.1f} MB, {args.processes} processes, {args.runs} rounds")

@@ -11,18 +11,19 @@ thresholds keep their meaning), except for one bug fixed on purpose: blank lines
 every pair of blank lines as duplicated lines and every blank line in the line-fraction denominators, which
 its own ``gopher_v2`` half-fixed). Attributes dolma lacks follow the paper. ``docs/taggers.md`` lists both.
 
-Speed: per-word statistics run over distinct words with their counts; n-grams are ranked exactly (no
-hashing) by ``numpy.unique`` over integer keys built from the previous size's ranks, and only where the
-n-gram can repeat at all (its (n-1)-gram prefix and suffix both repeat), so a document costs
-O(words log words) in C instead of dolma's tuple-building Python loops.
+Speed: per-word statistics run over distinct words with their counts, in C-level filters; words and lines
+are split once for both taggers; n-grams of a whole batch are ranked exactly (no hashing) by
+``numpy.unique`` over integer keys built from the previous size's ranks, and only where the n-gram can
+repeat at all, so a document costs O(words log words) in C instead of dolma's tuple-building Python loops.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from itertools import accumulate, compress, filterfalse, repeat
-from operator import add, lt, methodcaller, mul, sub
+from collections.abc import Sequence
+from itertools import chain, compress, filterfalse, repeat
+from operator import lt, methodcaller, mul
 from typing import Any
 
 from dolma import Document, Span, Tagger, TaggerParams, tagger
@@ -43,8 +44,6 @@ MAX_NGRAM = 10
 NGRAM_ATTRIBUTES = [f"fraction_of_characters_in_most_common_{n}grams" for n in TOP_NGRAM_SIZES] + [
     f"fraction_of_characters_in_duplicate_{n}grams" for n in DUPLICATE_NGRAM_SIZES
 ]
-SMALL_DOCUMENT_WORDS = 150
-"""Below this many words the pure-Python n-gram path is faster than numpy (measured on real text)."""
 
 PUBLISHED_THRESHOLDS: dict[str, str] = {
     "non_symbol_word_count": ">= 50 and <= 100000",
@@ -204,107 +203,90 @@ def _paragraphs(text: str) -> Counter[str]:
     return counts
 
 
-def ngram_fractions(words: list[str], counts: Counter[str] | None = None) -> dict[str, float]:
-    """dolma's n-gram statistics (see :func:`_ngram_fractions_numpy`); short documents take the pure-Python
-    path, whose constant cost is lower than numpy's per-call overhead. ``counts`` are the word counts, in
-    first-occurrence order (a ``Counter`` of ``words``), when the caller has them already."""
-    counts = Counter(words) if counts is None else counts
-    if len(words) < SMALL_DOCUMENT_WORDS:
-        return _ngram_fractions_python(words, counts)
-    return _ngram_fractions_numpy(words, counts)
+def ngram_fractions(words: list[str]) -> dict[str, float]:
+    """dolma's n-gram statistics of one document (see :func:`batch_ngram_fractions`)."""
+    return batch_ngram_fractions([words])[0]
 
 
-def _ngram_fractions_python(words: list[str], counts: Counter[str]) -> dict[str, float]:
-    """The same statistics as :func:`_ngram_fractions_numpy`, keyed by exact integers (word ids in base
-    ``vocabulary size``); once every n-gram of a size is distinct, longer ones are too."""
-    n_words = len(words)
-    out: dict[str, float] = {}
-    if n_words < 2:
-        return out
-    vocab = len(counts)
-    ids = list(map({w: i for i, w in enumerate(counts)}.__getitem__, words))
-    cum = [0, *accumulate(map(len, words))]
-    word_chars = max(cum[-1], 1)
-    keys = ids
-    all_distinct = False
-    for n in range(2, min(n_words, MAX_NGRAM) + 1):
-        m = n_words - n + 1
-        top, first, duplicated = 1, 0, 0
-        if not all_distinct:
-            keys = list(map(add, map(mul, keys[:m], repeat(vocab)), ids[n - 1 :]))
-            grams = Counter(keys)
-            all_distinct = len(grams) == m
-            if not all_distinct:
-                per_position = list(map(grams.__getitem__, keys))
-                if n in TOP_NGRAM_SIZES:
-                    top = max(grams.values())
-                    first = per_position.index(top)
-                else:
-                    repeated = map(lt, repeat(1), per_position)
-                    duplicated = sum(compress(map(sub, cum[n:], cum[:m]), repeated))
-        if n in TOP_NGRAM_SIZES:
-            out[f"fraction_of_characters_in_most_common_{n}grams"] = top * (cum[first + n] - cum[first]) / word_chars
-        else:
-            total = sum(cum[n : n + m]) - sum(cum[:m])
-            out[f"fraction_of_characters_in_duplicate_{n}grams"] = duplicated / max(total, 1)
-    return out
-
-
-def _ngram_fractions_numpy(words: list[str], word_counts: Counter[str]) -> dict[str, float]:
-    """dolma's n-gram statistics, computed exactly from integer n-gram ranks.
+def batch_ngram_fractions(texts_words: list[list[str]]) -> list[dict[str, float]]:
+    """dolma's n-gram statistics for a batch of documents (the words of each), computed exactly.
 
     ``fraction_of_characters_in_most_common_{n}grams`` (n = 2, 3, 4): occurrences of the most frequent n-gram
     times its characters (word characters, no spaces), over the characters of all words; ties go to the
     n-gram seen first, as ``Counter.most_common`` does. ``fraction_of_characters_in_duplicate_{n}grams``
     (n = 5..10): characters of n-gram occurrences whose n-gram occurs more than once, over the characters
     of all n-gram occurrences. A size with no n-gram (fewer words than n) has no value, as in dolma.
+
+    The whole batch is ranked at once, so numpy's per-call cost is paid once per batch, not per document:
+    n-grams get exact integer ranks (no hashing) from ``numpy.unique`` over keys built from the previous
+    size's ranks, a word being ranked with its document so that nothing matches across documents; and only
+    positions where an n-gram can repeat at all (its (n-1)-gram prefix and suffix both repeat) are ranked.
     """
     import numpy as np
 
-    n_words = len(words)
-    out: dict[str, float] = {}
-    if n_words < 2:
+    n_docs = len(texts_words)
+    out: list[dict[str, float]] = [{} for _ in range(n_docs)]
+    words = list(chain.from_iterable(texts_words))
+    total = len(words)
+    if total == 0:
         return out
-    vocab = len(word_counts)
-    index = {w: i for i, w in enumerate(word_counts)}
-    ids = np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=n_words)
-    cum = np.zeros(n_words + 1, dtype=np.int64)  # cum[i]: characters of the first i words
-    np.cumsum(np.fromiter(map(len, words), dtype=np.int64, count=n_words), out=cum[1:])
-    cumcum = np.zeros(n_words + 2, dtype=np.int64)  # to sum n-gram lengths over all positions in O(1)
+    lengths = np.fromiter(map(len, texts_words), dtype=np.int64, count=n_docs)
+    starts = np.zeros(n_docs + 1, dtype=np.int64)
+    np.cumsum(lengths, out=starts[1:])
+    doc = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
+    remaining = starts[1:][doc] - np.arange(total, dtype=np.int64)  # words from each position to its doc's end
+    vocabulary = dict.fromkeys(words)
+    index = dict(zip(vocabulary, range(len(vocabulary)), strict=True))
+    ids = np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=total)
+    cum = np.zeros(total + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, words), dtype=np.int64, count=total), out=cum[1:])
+    cumcum = np.zeros(total + 2, dtype=np.int64)
     np.cumsum(cum, out=cumcum[1:])
-    word_chars = max(int(cum[-1]), 1)
-    ranks = ids  # ranks[i]: rank of the (n-1)-gram at i among repeated (n-1)-grams
-    # repeated[i]: the (n-1)-gram at i occurs twice or more
-    repeated = np.fromiter(word_counts.values(), dtype=np.int64, count=vocab)[ids] > 1
-    for n in range(2, min(n_words, MAX_NGRAM) + 1):
-        m = n_words - n + 1
-        # an n-gram can repeat only where both its (n-1)-gram prefix and suffix repeat: rank only those
-        positions = np.flatnonzero(repeated[:m] & repeated[1 : m + 1])
-        if not len(positions):  # nothing repeats at this size, so nothing longer does: finish without numpy
-            for k in range(n, min(n_words, MAX_NGRAM) + 1):
-                if k in TOP_NGRAM_SIZES:
-                    out[f"fraction_of_characters_in_most_common_{k}grams"] = int(cum[k]) / word_chars
-                else:
-                    out[f"fraction_of_characters_in_duplicate_{k}grams"] = 0.0
+    word_chars = [max(c, 1) for c in (cum[starts[1:]] - cum[starts[:-1]]).tolist()]
+    # level 1: a word is (document, word), so n-grams never match across documents
+    _, word_rank, word_counts = np.unique(doc * len(index) + ids, return_inverse=True, return_counts=True)
+    n_word_ranks = len(word_counts)
+    ranks = word_rank
+    repeated = np.append(word_counts[word_rank] > 1, False)  # repeated[i]: the (n-1)-gram at i occurs twice+
+    doc_starts = starts[:-1]
+    for n in range(2, MAX_NGRAM + 1):
+        docs_n = np.flatnonzero(lengths >= n).tolist()
+        if not docs_n:
             break
-        top, first = 1, 0
-        keys = ranks[positions] * vocab + ids[positions + n - 1]
-        _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-        per_position = counts[inverse]
-        repeated = np.zeros(m, dtype=bool)
-        repeated[positions[per_position > 1]] = True
-        ranks = np.zeros(m, dtype=np.int64)
-        ranks[positions] = inverse
-        if counts.max() > 1:
-            top = int(counts.max())
-            first = int(positions[np.argmax(per_position == top)])
+        positions = np.flatnonzero(repeated[:-1] & repeated[1:] & (remaining >= n))
+        top = np.ones(n_docs, dtype=np.int64)
+        first = doc_starts.copy()
+        repeated = np.zeros(total + 1, dtype=bool)
+        if len(positions):
+            keys = ranks[positions] * n_word_ranks + word_rank[positions + n - 1]
+            _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+            per_position = counts[inverse]
+            repeated[positions[per_position > 1]] = True
+            ranks = np.zeros(total, dtype=np.int64)
+            ranks[positions] = inverse
+            if n in TOP_NGRAM_SIZES:
+                owner = doc[positions]
+                segments = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+                top[owner[segments]] = np.maximum.reduceat(per_position, segments)
+                hits = positions[(per_position == top[owner]) & (per_position > 1)]
+                hit_docs, first_hit = np.unique(doc[hits], return_index=True)
+                first[hit_docs] = hits[first_hit]
         if n in TOP_NGRAM_SIZES:
-            out[f"fraction_of_characters_in_most_common_{n}grams"] = top * int(cum[first + n] - cum[first]) / word_chars
+            name = f"fraction_of_characters_in_most_common_{n}grams"
+            values = (top * (cum[np.minimum(first + n, total)] - cum[first])).tolist()  # short docs: unused
+            for d in docs_n:
+                out[d][name] = values[d] / word_chars[d]
         else:
-            where = np.flatnonzero(repeated)
-            duplicated = int((cum[where + n] - cum[where]).sum())
-            total = int(cumcum[n + m] - cumcum[n]) - int(cumcum[m])
-            out[f"fraction_of_characters_in_duplicate_{n}grams"] = duplicated / max(total, 1)
+            name = f"fraction_of_characters_in_duplicate_{n}grams"
+            where = np.flatnonzero(repeated[:-1])
+            duplicated = np.bincount(doc[where], weights=cum[where + n] - cum[where], minlength=n_docs)
+            duplicated = duplicated.astype(np.int64).tolist()
+            last = np.maximum(starts[1:] - n + 1, doc_starts)  # one past the last n-gram start of each doc
+            shifted = np.minimum(doc_starts + n, total + 1)  # short documents: any in-range index, unused
+            sums = (cumcum[np.minimum(last + n, total + 1)] - cumcum[shifted]) - (cumcum[last] - cumcum[doc_starts])
+            sums = sums.tolist()
+            for d in docs_n:
+                out[d][name] = duplicated[d] / max(sums[d], 1)
     return out
 
 
@@ -324,18 +306,22 @@ class GopherRepetition(Tagger):
     """
 
     def predict(self, doc: Document) -> dict[str, list[Span]]:
-        text = doc.text
-        analysis = analyse(text)
-        words = analysis.words
-        word_chars = max(sum(map(len, words)), 1)
-        lines, dup_lines, _, dup_line_chars = _duplicates(analysis.nonblank_lines)
-        paragraphs, dup_paragraphs, paragraph_chars, dup_paragraph_chars = _duplicates(_paragraphs(text))
-        values = ngram_fractions(words, analysis.word_counts)
-        values["fraction_of_duplicate_lines"] = dup_lines / max(lines, 1)
-        values["fraction_of_characters_in_duplicate_lines"] = dup_line_chars / word_chars
-        values["fraction_of_duplicate_paragraphs"] = dup_paragraphs / max(paragraphs, 1)
-        values["fraction_of_characters_in_duplicate_paragraphs"] = dup_paragraph_chars / max(paragraph_chars, 1)
-        out = _doc(text, values)
-        for name in NGRAM_ATTRIBUTES:
-            out.setdefault(name, [])  # fewer words than n: no value, but the key is on every row
-        return out
+        return self.predict_batch([doc])[0]
+
+    def predict_batch(self, docs: Sequence[Document]) -> list[dict[str, list[Span]]]:
+        analyses = [analyse(doc.text) for doc in docs]
+        results = []
+        for analysis, values in zip(analyses, batch_ngram_fractions([a.words for a in analyses]), strict=True):
+            text = analysis.text
+            word_chars = max(sum(map(len, analysis.words)), 1)
+            lines, dup_lines, _, dup_line_chars = _duplicates(analysis.nonblank_lines)
+            paragraphs, dup_paragraphs, paragraph_chars, dup_paragraph_chars = _duplicates(_paragraphs(text))
+            values["fraction_of_duplicate_lines"] = dup_lines / max(lines, 1)
+            values["fraction_of_characters_in_duplicate_lines"] = dup_line_chars / word_chars
+            values["fraction_of_duplicate_paragraphs"] = dup_paragraphs / max(paragraphs, 1)
+            values["fraction_of_characters_in_duplicate_paragraphs"] = dup_paragraph_chars / max(paragraph_chars, 1)
+            out = _doc(text, values)
+            for name in NGRAM_ATTRIBUTES:
+                out.setdefault(name, [])  # fewer words than n: no value, but the key is on every row
+            results.append(out)
+        return results
