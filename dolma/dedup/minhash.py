@@ -58,12 +58,14 @@ class KeeperConfig(Strict):
 class MinhashConfig(Strict):
     attribute_name: Annotated[str, Meta(description="attribute key prefix: <name>_duplicate, ...")] = "minhash"
     ngram_length: Annotated[int, Meta(description="words per shingle")] = 5
-    num_perm: Annotated[int, Meta(description="signature length (MinHash bins)")] = 128
+    num_perm: Annotated[int, Meta(description="signature length (MinHash bins)")] = 256
     threshold: Annotated[float, Meta(description="target Jaccard similarity of near-duplicates")] = 0.7
     bands: Annotated[int | None, Meta(description="LSH bands (default: chosen from threshold)")] = None
     rows: Annotated[int | None, Meta(description="rows per band (default: chosen from threshold)")] = None
-    false_positive_weight: Annotated[float, Meta(description="weight of false positives when choosing bands")] = 0.5
-    false_negative_weight: Annotated[float, Meta(description="weight of false negatives when choosing bands")] = 0.5
+    false_positive_weight: Annotated[
+        float, Meta(description="weight of false positives when choosing bands (verification removes most)")
+    ] = 0.1
+    false_negative_weight: Annotated[float, Meta(description="weight of false negatives when choosing bands")] = 0.9
     seed: Annotated[int, Meta(description="hash seed")] = 1
     verify: Annotated[
         str, Meta(description="none, or estimated: keep candidate pairs whose signatures agree >= verify_threshold")

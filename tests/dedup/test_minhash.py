@@ -84,7 +84,7 @@ def test_short_texts_are_one_shingle():
 def test_bands_from_datasketch_or_given():
     from datasketch.lsh import _optimal_param
 
-    assert choose_bands(MinhashConfig(threshold=0.7, num_perm=128)) == _optimal_param(0.7, 128, 0.5, 0.5)
+    assert choose_bands(MinhashConfig(threshold=0.7, num_perm=128)) == _optimal_param(0.7, 128, 0.1, 0.9)
     assert choose_bands(MinhashConfig(bands=20, rows=5)) == (20, 5)
     with pytest.raises(ConfigError, match="both or neither"):
         choose_bands(MinhashConfig(bands=20))
