@@ -51,8 +51,10 @@ class C4(Tagger):
     ``has_curly_brace``, ``has_lorem_ipsum``, ``has_javascript``, ``has_too_few_sentences``,
     ``has_naughty_word`` (only with ``bad_words_path``). Test a flag with ``[0][2] > 0.5`` in the mixer.
 
-    C4 removed the flagged lines, then documents with a flag or fewer than 3 sentences (or, after line
-    removal, fewer than 5 lines): in the mixer, exclude the flags and delete the line spans.
+    C4 removed the flagged lines (its published line rule is 5 words: ``min_words_per_line: 5``; 3 is
+    dolma's, kept as the default so ``lines_with_too_few_words`` means what it means in dolma), then the
+    documents with a flag or fewer than 3 sentences: in the mixer, delete the line spans and exclude the
+    flags.
     """
 
     class Params(TaggerParams):
