@@ -1,5 +1,6 @@
-"""Inputs that make backtracking regexes or per-position rescans blow up (dolma's issue #123: 64 s on one
-emoji-heavy document) finish quickly in every rule-based tagger of this family."""
+"""Documents of every shape through the rule-based quality taggers: inputs that make backtracking regexes or
+per-position rescans blow up (dolma's issue #123: 64 s on one emoji-heavy document) finish quickly, and
+empty, blank, short and long texts all get the same attribute keys."""
 
 from __future__ import annotations
 
@@ -51,3 +52,30 @@ def test_emoji_words_are_symbol_words() -> None:
     out = GopherQuality(GopherQuality.Params()).predict(Document(id="e", text=ADVERSARIAL["100k_emoji_words"]))
     assert out["word_count"][0][2] == 100_000
     assert out["non_symbol_word_count"][0][2] == 0
+
+
+def test_every_key_on_every_row_through_dolma_tag(tmp_path) -> None:
+    """`dolma mix` checks the attribute names a config uses against the first rows, so a key must not depend
+    on the document: empty, blank, short and long texts get the same keys."""
+    import json
+
+    from dolma.cli import main
+    from tests.helpers import read_jsonl, write_docs
+
+    texts = ["", "\n\n \n", "one", "two words here.", "A line.\n\nAnother, longer one with a@b.org!\n" * 20]
+    write_docs(f"{tmp_path}/documents/x.jsonl.gz", [{"id": str(i), "text": t} for i, t in enumerate(texts)])
+    bad = tmp_path / "bad.txt"
+    bad.write_text("darn\n")
+    config = {
+        "documents": [f"{tmp_path}/documents/x.jsonl.gz"],
+        "experiment": "q",
+        "processes": 1,
+        "taggers": ["gopher", "gopher_repetition", {"c4": {"bad_words_path": str(bad)}}, "fineweb_quality", "pii"],
+    }
+    (tmp_path / "tag.json").write_text(json.dumps(config))
+    assert main(["tag", "-c", str(tmp_path / "tag.json")]) == 0
+    rows = read_jsonl(f"{tmp_path}/attributes/q/x.jsonl.gz")
+    assert len(rows) == len(texts)
+    keys = [set(row["attributes"]) for row in rows]
+    assert all(k == keys[0] for k in keys)
+    assert {"q__gopher_repetition__fraction_of_characters_in_duplicate_10grams", "q__c4__has_naughty_word"} <= keys[0]

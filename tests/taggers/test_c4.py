@@ -61,3 +61,10 @@ def test_offsets_refer_to_the_original_text_when_lowercasing_grows_it() -> None:
     out = tag(text)
     assert out["lines_with_no_ending_punctuation"][0] == (0, 16, 1.0)
     assert text[16:22] == "short\n" and (16, 22, 1.0) in out["lines_with_too_few_words"]
+
+
+def test_bad_words_file_on_s3(s3_bucket) -> None:
+    from dolma import io
+
+    io.write_bytes(f"{s3_bucket}/lists/bad.txt", b"darn\n")
+    assert tag("Well darn it.", bad_words_path=f"{s3_bucket}/lists/bad.txt")["has_naughty_word"]
