@@ -93,7 +93,7 @@ class C4(Tagger):
         ordered: list[str] | None = None
         starts = set(map(_FIRST_TWO, words))
         if self.one_character_keys:
-            starts.update(map(_FIRST, words))
+            starts.update(map(_FIRST, list(starts)))
         for key in self.phrase_keys.intersection(starts):
             for phrase, inner, last in self.phrases_by_key[key]:
                 if not inner <= words:
