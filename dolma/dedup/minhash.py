@@ -48,6 +48,9 @@ _U64 = np.uint64
 _GOLDEN = _U64(0x9E3779B97F4A7C15)
 REPORT_EVERY = 2_000
 CHUNK_DOCS = 2_000
+CHUNK_CHARS = 4_000_000
+"""Signatures are computed for batches of at most this many documents or characters: enough to amortise
+numpy's per-call cost, small enough that the per-shingle temporaries stay a few tens of MB."""
 
 
 class KeeperConfig(Strict):
@@ -336,7 +339,7 @@ class SignatureTask:
         bands: list[np.ndarray] = []
         empties: list[np.ndarray] = []
         texts: list[str] = []
-        nbytes = pending_docs = pending_bytes = 0
+        nbytes = pending_docs = pending_bytes = chunk_chars = 0
 
         def flush() -> None:
             sig, empty = signer.signatures(texts)
@@ -351,11 +354,13 @@ class SignatureTask:
             lines.append(lineno)
             lengths.append(len(doc.text))
             texts.append(doc.text)
+            chunk_chars += len(doc.text)
             nbytes += size
             pending_docs += 1
             pending_bytes += size
-            if len(texts) >= CHUNK_DOCS:
+            if len(texts) >= CHUNK_DOCS or chunk_chars >= CHUNK_CHARS:
                 flush()
+                chunk_chars = 0
             if pending_docs >= REPORT_EVERY:
                 report(pending_docs, pending_bytes)
                 pending_docs = pending_bytes = 0
