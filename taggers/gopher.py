@@ -138,8 +138,8 @@ class GopherQuality(Tagger):
         letters = sum(map(get, plain)) + sum(map(get, filter(ASCII_LETTER.search, filter(str.isascii, alphanumeric))))
         letters += sum(get(w) for w in filterfalse(str.isascii, alphanumeric) if any(map(str.isalpha, w)))
         symbol_words = 0
-        if "#" in text or "\u2026" in text:
-            symbol_words = sum(get(w) for w in mixed if "#" in w or "\u2026" in w)
+        if any(symbol in text for symbol in SYMBOLS):  # letters-only words hold no symbol
+            symbol_words = sum(get(w) for w in mixed if any(symbol in w for symbol in SYMBOLS))
         median = _median(Counter(map(len, words)), word_count)
         stops = [w for w in self.stop_words if w in counts]
         lines = analysis.nonblank_lines
@@ -258,7 +258,7 @@ def batch_ngram_fractions(texts_words: list[list[str]]) -> list[dict[str, float]
         first = doc_starts.copy()
         repeated = np.zeros(total + 1, dtype=bool)
         if len(positions):
-            keys = ranks[positions] * n_word_ranks + word_rank[positions + n - 1]
+            keys = ranks[positions] * n_word_ranks + word_rank[positions + n - 1]  # < words², fits in int64
             _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
             per_position = counts[inverse]
             repeated[positions[per_position > 1]] = True

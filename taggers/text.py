@@ -1,13 +1,12 @@
-"""Text helpers shared by the rule-based quality taggers: line splitting with offsets, blank-line tests and
-the punctuation/symbol character class. Everything here runs in time linear in the text (no regex that can
-backtrack over a long run of the same character class)."""
+"""Text helpers shared by the rule-based quality taggers: a per-document analysis (words, word counts,
+non-blank lines) computed once for all of them, blank-line and symbol-word tests. Everything here runs in
+time linear in the text (no regex that can backtrack over a long run of the same character class)."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterator
 
 
 def is_blank(line: str) -> bool:
@@ -29,40 +28,42 @@ class Analysis:
 
     @property
     def nonblank_lines(self) -> Counter[str]:
-        """Counts of the distinct non-blank ``\n``-separated lines."""
+        """Counts of the distinct non-blank lines (split on newlines)."""
         if self._lines is None:
             counts = Counter(self.text.split("\n"))
             self._lines = Counter({line: n for line, n in counts.items() if line and not line.isspace()})
         return self._lines
 
 
-_RECENT: dict[int, Analysis] = {}
-_RECENT_SIZE = 1024  # a few batches: every tagger of a batch runs before the next batch is read
+class _Recent:
+    """The analyses of the last few batches' texts, keyed by the identity of the text string (held here, so
+    its ``id`` cannot be reused by another object while the entry lives)."""
+
+    max_documents = 1024  # a few batches: every tagger of a batch runs before the next batch is read
+    max_characters = 16_000_000  # and a bound on memory: the word lists weigh several times their text
+
+    def __init__(self) -> None:
+        self.entries: dict[int, Analysis] = {}
+        self.characters = 0
+
+    def get(self, text: str) -> Analysis:
+        found = self.entries.get(id(text))
+        if found is not None and found.text is text:
+            return found
+        if len(self.entries) >= self.max_documents or self.characters > self.max_characters:
+            self.entries.clear()  # a later tagger then recomputes what it needs: time, never correctness
+            self.characters = 0
+        found = self.entries[id(text)] = Analysis(text)
+        self.characters += len(text)
+        return found
+
+
+_recent = _Recent()
 
 
 def analyse(text: str) -> Analysis:
-    """The :class:`Analysis` of ``text``, reused while the same string object is recent. The cache holds the
-    string, so its ``id`` cannot be reused by another object while the entry lives."""
-    found = _RECENT.get(id(text))
-    if found is not None and found.text is text:
-        return found
-    if len(_RECENT) >= _RECENT_SIZE:
-        _RECENT.clear()
-    found = _RECENT[id(text)] = Analysis(text)
-    return found
-
-
-def line_spans(text: str) -> Iterator[tuple[int, int, str]]:
-    """``(start, end, line)`` for each ``\\n``-separated line; ``end`` includes the newline except on the last
-    line, so the spans tile the text the way dolma's line taggers do (a text ending in a newline has a final
-    empty line ``(len, len, "")``)."""
-    start = 0
-    lines = text.split("\n")
-    last = len(lines) - 1
-    for i, line in enumerate(lines):
-        end = start + len(line) + (i < last)
-        yield start, end, line
-        start = end
+    """The :class:`Analysis` of ``text``, shared by every tagger that asks for it while the text is recent."""
+    return _recent.get(text)
 
 
 ALPHANUMERIC = re.compile(r"[^\W_]")

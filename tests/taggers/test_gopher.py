@@ -141,3 +141,45 @@ def test_word_classes_match_unicode_categories_on_any_script() -> None:
         sum(any(c.isalpha() for c in w) for w in words) / len(words)
     )
     assert got["symbol_to_word_ratio"] == pytest.approx(sum("#" in w or "…" in w for w in words) / len(words))
+
+
+def test_documented_mixer_filters_keep_prose_and_drop_repetition() -> None:
+    """The filter blocks of docs/taggers.md parse with the mixer's JSONPath and decide as described."""
+    import pathlib
+
+    import yaml
+
+    from mixers.filters import DocumentFilter
+
+    doc_text = (pathlib.Path(__file__).parents[2] / "docs" / "taggers.md").read_text()
+    blocks = [yaml.safe_load(b.split("```")[0]) for b in doc_text.split("```yaml\n")[1:]]
+    for block in blocks:  # every documented filter parses (c4's, pii's too)
+        if "filter" in block:
+            DocumentFilter(block["filter"].get("include", []), block["filter"].get("exclude", []), "jsonpath")
+    gopher_filter = next(b["filter"] for b in blocks if "gopher" in str(b.get("filter", "")))
+    rules = DocumentFilter(gopher_filter["include"], gopher_filter["exclude"], "jsonpath")
+
+    def decide(text: str) -> str | None:
+        doc = Document(id="d", text=text)
+        attributes = {}
+        for cls in (GopherQuality, GopherRepetition):
+            for name, spans in cls(cls.Params()).predict(doc).items():
+                attributes[f"quality__{cls.name}__{name}"] = [list(span) for span in spans]
+        return rules.rule({"attributes": attributes})
+
+    rng = random.Random(0)
+    vocabulary = "the of and to that have with be cat dog house river light stone music water garden".split()
+    prose = ". ".join(" ".join(rng.choice(vocabulary) for _ in range(12)) for _ in range(20)) + "."
+    assert decide(prose) is None
+    assert decide("too short to keep") == "filter.include"
+    assert decide("\n".join(["the same line of text with the words in it"] * 30)) is not None
+
+
+def test_taggers_share_one_analysis_per_text_object() -> None:
+    from taggers.text import analyse
+
+    text = "shared words here\nand a line"
+    first = analyse(text)
+    assert analyse(text) is first
+    copy = "".join(list(text))  # equal but another object: analysed again, never confused with another text
+    assert copy is not text and analyse(copy) is not first and analyse(copy).words == first.words
