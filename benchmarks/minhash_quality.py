@@ -250,6 +250,8 @@ def detection_curve(pairs: list[dict], clusters: dict[str, int], bins: np.ndarra
 def plot(pairs: list[dict], curves: dict[str, tuple[dict[str, int], int, int]]) -> None:
     import matplotlib
 
+    from dolma.dedup.minhash import detection_probability
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -260,7 +262,7 @@ def plot(pairs: list[dict], curves: dict[str, tuple[dict[str, int], int, int]]) 
     colours = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
     for colour, (label, (clusters, bands, rows)) in zip(colours, curves.items(), strict=False):
         ax.plot(centres, detection_curve(pairs, clusters, bins), "o", color=colour, label=f"{label} (measured)")
-        theory = 1 - (1 - grid**rows) ** bands
+        theory = detection_probability(grid, bands, rows)
         ax.plot(grid, theory, "-", color=colour, alpha=0.5, label=f"S-curve b={bands}, r={rows}")
     ax.axvline(THRESHOLD, color="grey", linestyle=":", label=f"threshold {THRESHOLD}")
     ax.set_xlabel("true Jaccard similarity of word 5-gram sets")

@@ -292,17 +292,6 @@ def read_table(path: str, columns: list[str] | None = None) -> Any:
         raise InputError(f"{path}: stage file missing") from None
 
 
-def table_meta(path: str) -> dict[str, Any]:
-    _, pq = _pa()
-    source = path
-    if io.is_s3(path):
-        import pyarrow as pa
-
-        source = pa.BufferReader(io.read_bytes(path))
-    schema = pq.read_schema(source)
-    return dict(json.loads(schema.metadata[b"dolma"]))
-
-
 def band_column(band: int) -> str:
     return f"band_{band:03d}"
 

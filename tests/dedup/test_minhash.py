@@ -215,3 +215,14 @@ def test_minhash_refusals(tmp_path, capsys):
     both = ["--dedupe.paragraphs.attribute_name", "p", "--minhash.threshold", "0.8"]
     assert run(tmp_path, *both) == 2
     assert "two runs" in capsys.readouterr().err
+
+
+def test_documents_attributes_and_work_directory_on_s3(s3_bucket):
+    pairs = planted_corpus(s3_bucket, shards=2, per_shard=30)
+    assert run(s3_bucket) == 0
+    rows = {
+        r["id"]: r["attributes"] for p in ("00", "01") for r in read_jsonl(f"{s3_bucket}/attributes/near/{p}.jsonl.gz")
+    }
+    for original, copy in pairs:
+        assert rows[copy]["minhash_duplicate"][0][2] == 1
+        assert rows[copy]["minhash_cluster_id"] == rows[original]["minhash_cluster_id"]
