@@ -5,7 +5,7 @@ clustering with MinHash LSH (our ``minhash`` section). Both write attribute file
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 from msgspec import Meta
 
@@ -91,7 +91,11 @@ def key_spec(section: DedupeSection) -> KeySpec:
             "dedupe.num_partitions/partition_index/file_partition: not needed here (the filter is built in one "
             "pass with exact order); leave them unset"
         )
-    common = {"skip_empty": section.skip_empty, "min_length": section.min_length, "min_words": section.min_words}
+    common: dict[str, Any] = {
+        "skip_empty": section.skip_empty,
+        "min_length": section.min_length,
+        "min_words": section.min_words,
+    }
     if docs is not None:
         if not docs.attribute_name:
             raise ConfigError("dedupe.documents.attribute_name: required (it is the attribute key written)")

@@ -201,7 +201,7 @@ class BloomFilter:
         words = self.words.astype("<u8", copy=False)
         with io.atomic_write(path) as out:
             out.write(MAGIC + len(blob).to_bytes(8, "little") + blob)
-            out.write(memoryview(words).cast("B"))
+            out.write(words.tobytes())
 
     @classmethod
     def load(cls, path: str) -> BloomFilter:

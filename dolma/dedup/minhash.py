@@ -212,9 +212,9 @@ class Signer:
         hashes, doc = self.shingles(flat, counts)
         bins = ((hashes >> _U64(32)) * _U64(perm)) >> _U64(32)
         values = hashes & _U64(0xFFFFFFFF)
-        sig = np.full(len(texts) * perm, EMPTY, dtype=np.uint64)
-        np.minimum.at(sig, doc.astype(np.int64) * perm + bins.astype(np.int64), values)
-        sig = sig.reshape(len(texts), perm)
+        flat_sig = np.full(len(texts) * perm, EMPTY, dtype=np.uint64)
+        np.minimum.at(flat_sig, doc.astype(np.int64) * perm + bins.astype(np.int64), values)
+        sig = flat_sig.reshape(len(texts), perm)
         empty_doc = counts == 0
         self._densify(sig, empty_doc)
         sig[empty_doc] = 0xFFFFFFFF
