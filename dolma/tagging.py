@@ -11,11 +11,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dolma import io, registry
-from dolma.documents import AttributeRow, BadLines, Document, encode_line, read_documents, round_score
+from dolma.documents import AttributeRow, BadLines, Document, encode_line, read_documents
 from dolma.errors import DolmaError
 from dolma.executors import Report, TaskResult
 
 REPORT_EVERY = 5_000
+
+
+def score_of(value: Any) -> float:
+    """Scores are written as floats rounded to 5 decimals, as dolma does; ints and bools are exact."""
+    if type(value) is int or type(value) is bool:
+        return float(value)
+    return round(float(value), 5)
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,10 @@ class TagTask:
                         attributes: dict[str, list[list[float]]] = {}
                         for prefix, result in results:
                             for key, spans in result[i].items():
-                                attributes[prefix + key] = [[s, e, round_score(v)] for s, e, v in spans]
+                                # the common float case inline: a call per span costs more than the rounding
+                                attributes[prefix + key] = [
+                                    [s, e, round(v, 5) if type(v) is float else score_of(v)] for s, e, v in spans
+                                ]
                         writer.write(encode_line(AttributeRow(id=doc.id, attributes=attributes, source=doc.source)))
                 batch.clear()
 
