@@ -301,13 +301,18 @@ _generic = msgspec.json.Decoder(dict[str, Any])
 _DOCUMENT_FIELDS = ("text", "id", "source")
 
 
+class _IdText(msgspec.Struct):
+    id: str
+    text: str
+
+
+_id_text = msgspec.json.Decoder(_IdText)
+"""Paragraph dedup reads only ``id`` and ``text``: the narrowest decoder is the fastest."""
+
+
 def iter_keyed(path: str, spec: KeySpec, bad: BadLines | None) -> Any:
     """Yield ``(id, text, key or None, n_bytes)`` per document. Keys on ``text``, ``id``, ``source`` and
     ``metadata`` use the narrow document decoder; any other field decodes the whole line."""
-    if spec.mode == "paragraphs":
-        for _, doc, size in read_documents(path, bad):
-            yield doc.id, doc.text, None, size
-        return
     parts = compile_path(spec.key)
     head = parts[0]
     if head in _DOCUMENT_FIELDS or head == "metadata":
@@ -400,16 +405,28 @@ class KeyTask:
         gc_was_enabled = gc.isenabled()
         gc.disable()  # millions of short-lived strings: the collector would rescan the id list each time
         try:
-            for doc_id, text, key, size in iter_keyed(self.document_path, self.spec, bad):
-                keys.add_document(len(ids), text, key)
-                missing += key is None
-                ids.append(doc_id)
-                nbytes += size
-                pending_docs += 1
-                pending_bytes += size
-                if pending_docs >= REPORT_EVERY:
-                    report(pending_docs, pending_bytes)
-                    pending_docs = pending_bytes = 0
+            if self.spec.mode == "paragraphs":
+                add = keys.add_document
+                for _, doc, size in iter_decoded(self.document_path, _id_text, bad):
+                    add(len(ids), doc.text, None)
+                    ids.append(doc.id)
+                    nbytes += size
+                    pending_docs += 1
+                    pending_bytes += size
+                    if pending_docs >= REPORT_EVERY:
+                        report(pending_docs, pending_bytes)
+                        pending_docs = pending_bytes = 0
+            else:
+                for doc_id, text, key, size in iter_keyed(self.document_path, self.spec, bad):
+                    keys.add_document(len(ids), text, key)
+                    missing += key is None
+                    ids.append(doc_id)
+                    nbytes += size
+                    pending_docs += 1
+                    pending_bytes += size
+                    if pending_docs >= REPORT_EVERY:
+                        report(pending_docs, pending_bytes)
+                        pending_docs = pending_bytes = 0
             docs = len(ids)
             arrays = keys.arrays()
             arrays["ids"] = np.frombuffer(msgspec.msgpack.encode(ids), dtype=np.uint8)

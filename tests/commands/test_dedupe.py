@@ -241,3 +241,18 @@ def test_a_filter_built_with_other_keys_is_refused(tmp_path, capsys):
     other = {"name": "dd2", "documents": {"attribute_name": "d", "key": "$.text"}}
     assert main(["dedupe", "-c", config(tmp_path, docs, dedupe=other)]) == 2
     assert "holds keys made with" in capsys.readouterr().err
+
+
+def test_bad_lines_are_reported_with_their_line_or_skipped(tmp_path, capsys):
+    path = f"{tmp_path}/documents/0.jsonl"
+    os.makedirs(os.path.dirname(path))
+    with open(path, "w") as fh:
+        fh.write('{"id": "a", "text": "x\\ny"}\n\n{"id": "b", "text": 3}\n{"id": "c", "text": "y"}\n')
+    cfg = config(tmp_path, path)
+    assert main(["dedupe", "-c", cfg]) == 2
+    assert f"{path}:3:" in capsys.readouterr().err
+    assert main(["dedupe", "-c", cfg, "--skip-bad-lines"]) == 0
+    out = read_jsonl(f"{tmp_path}/attributes/dd/0.jsonl")
+    assert [r["id"] for r in out] == ["a", "c"]
+    assert out[1]["attributes"][PARAGRAPHS] == [[0, 1, 1]]
+    assert "bad_lines: 1" in capsys.readouterr().err
