@@ -574,8 +574,10 @@ class _Stage1:
     order) as soon as its key file exists, while later shards are still being hashed."""
 
     def __init__(self, tasks: list[KeyTask], execute: dict[str, Any]) -> None:
-        from dolma.executors import RunSummary, run_tasks
+        from dolma.executors import RunSummary, ensure_ray, run_tasks
 
+        if execute.get("executor") == "ray" and tasks:
+            ensure_ray(execute.get("ray_address"), execute.get("processes"))  # Ray wants the main thread
         self.tasks = tasks
         self.summary: RunSummary | None = None
         self.error: BaseException | None = None
