@@ -296,6 +296,7 @@ def bench_against_datatrove(n_docs: int, runs: int, processes: int) -> dict[str,
     root, pairs = ensure_corpus(n_docs)
     variants = {
         "ours": {},
+        "ours, verify exact": {"verify": "exact"},
         "ours, no verification": {"verify": "none"},
     }
     dt_bands, dt_rows = 14, 8  # datatrove's default MinhashConfig (threshold ~0.72)

@@ -71,7 +71,11 @@ class MinhashConfig(Strict):
     false_negative_weight: Annotated[float, Meta(description="weight of false negatives when choosing bands")] = 0.9
     seed: Annotated[int, Meta(description="hash seed")] = 1
     verify: Annotated[
-        str, Meta(description="none, or estimated: keep candidate pairs whose signatures agree >= verify_threshold")
+        str,
+        Meta(
+            description="none; estimated: keep candidate pairs whose signatures agree >= verify_threshold; "
+            "exact: whose shingle sets have Jaccard >= verify_threshold (stores shingle hashes)"
+        ),
     ] = "estimated"
     verify_threshold: Annotated[float | None, Meta(description="default: threshold")] = None
     keeper: Annotated[
@@ -207,9 +211,18 @@ class Signer:
 
     def signatures(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """``(signatures (docs, num_perm) uint32, empty flags)``."""
+        sig, empty, _ = self.signatures_and_shingles(texts, keep_shingles=False)
+        return sig, empty
+
+    def signatures_and_shingles(
+        self, texts: list[str], keep_shingles: bool
+    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray] | None]:
+        """Signatures, empty flags, and (if asked) each document's sorted set of 32-bit shingle hashes, for
+        exact verification."""
         perm = self.h.num_perm
         flat, counts = self.word_hashes(texts)
         hashes, doc = self.shingles(flat, counts)
+        sets = shingle_sets(hashes, doc, len(texts)) if keep_shingles else None
         bins = ((hashes >> _U64(32)) * _U64(perm)) >> _U64(32)
         values = hashes & _U64(0xFFFFFFFF)
         flat_sig = np.full(len(texts) * perm, EMPTY, dtype=np.uint64)
@@ -218,7 +231,7 @@ class Signer:
         empty_doc = counts == 0
         self._densify(sig, empty_doc)
         sig[empty_doc] = 0xFFFFFFFF
-        return sig.astype(np.uint32), empty_doc
+        return sig.astype(np.uint32), empty_doc, sets
 
     def _densify(self, sig: np.ndarray, empty_doc: np.ndarray) -> None:
         """Fill empty bins from the first non-empty bin on each bin's fixed probe sequence (the same sequence
@@ -257,6 +270,23 @@ class Signer:
             idx = np.flatnonzero(empty_doc).astype(np.uint64)
             out[empty_doc] = _splitmix(idx[:, None] + _U64(1) + self.band_seeds[None, :] * _U64(7))
         return out
+
+
+def shingle_sets(hashes: np.ndarray, doc: np.ndarray, n_docs: int) -> list[np.ndarray]:
+    """Per document, its sorted unique 32-bit shingle hashes."""
+    keys = np.unique((doc.astype(np.uint64) << _U64(32)) | (hashes >> _U64(32)))
+    owner = (keys >> _U64(32)).astype(np.int64)
+    bounds = np.searchsorted(owner, np.arange(n_docs + 1))
+    values = (keys & _U64(0xFFFFFFFF)).astype(np.uint32)
+    return [values[bounds[i] : bounds[i + 1]] for i in range(n_docs)]
+
+
+def jaccard_exact(a: np.ndarray, b: np.ndarray) -> float:
+    """Jaccard similarity of two sorted unique hash arrays."""
+    if len(a) == 0 and len(b) == 0:
+        return 0.0
+    common = len(np.intersect1d(a, b, assume_unique=True))
+    return common / (len(a) + len(b) - common)
 
 
 def jaccard_estimate(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -306,7 +336,7 @@ class SignatureTask:
     document_path: str
     signature_path: str
     hashing: Hashing
-    keep_signatures: bool
+    verify: str
     keeper_path: str | None = None
     keeper_attribute: str | None = None
     skip_bad_lines: bool = False
@@ -325,17 +355,20 @@ class SignatureTask:
         lines = array("q")
         lengths = array("q")
         sigs: list[np.ndarray] = []
+        sets: list[np.ndarray] = []
         bands: list[np.ndarray] = []
         empties: list[np.ndarray] = []
         texts: list[str] = []
         nbytes = pending_docs = pending_bytes = chunk_chars = 0
 
         def flush() -> None:
-            sig, empty = signer.signatures(texts)
+            sig, empty, shingles = signer.signatures_and_shingles(texts, keep_shingles=self.verify == "exact")
             bands.append(signer.band_hashes(sig, empty))
             empties.append(empty)
-            if self.keep_signatures:
+            if self.verify == "estimated":
                 sigs.append(sig)
+            if shingles is not None:
+                sets.extend(shingles)
             texts.clear()
 
         for lineno, doc, size in read_documents(self.document_path, bad):
@@ -356,7 +389,7 @@ class SignatureTask:
         if texts:
             flush()
         report(pending_docs, pending_bytes)
-        columns = self._columns(ids, lines, lengths, bands, empties, sigs)
+        columns = self._columns(ids, lines, lengths, bands, empties, sigs, sets)
         meta = {**self.hashing.meta(), "shard": self.document_path}
         write_table(self.signature_path, columns, meta)
         counters = {"files": 1, "documents": len(ids), "bytes": nbytes}
@@ -374,6 +407,7 @@ class SignatureTask:
         bands: list[np.ndarray],
         empties: list[np.ndarray],
         sigs: list[np.ndarray],
+        sets: list[np.ndarray],
     ) -> dict[str, Any]:
         pa, _ = _pa()
         n = len(ids)
@@ -388,9 +422,14 @@ class SignatureTask:
         }
         for band in range(n_bands):
             columns[band_column(band)] = band_matrix[:, band]
-        if self.keep_signatures:
+        if self.verify == "estimated":
             flat = np.concatenate(sigs).ravel() if sigs else np.zeros(0, dtype=np.uint32)
             columns["signature"] = pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.uint32()), perm)
+        if self.verify == "exact":
+            sizes = np.array([len(x) for x in sets], dtype=np.int32)
+            offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32)
+            values = np.concatenate(sets) if sets else np.zeros(0, dtype=np.uint32)
+            columns["shingles"] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, pa.uint32()))
         if self.keeper_path is not None:
             columns["keeper_score"] = self._keeper_scores(n)
         return columns
@@ -420,7 +459,8 @@ class BandTask:
     bands: tuple[int, ...]
     signature_paths: tuple[str, ...]
     edge_path: str
-    verify_threshold: float | None
+    verify: str
+    verify_threshold: float
 
     @property
     def label(self) -> str:
@@ -447,14 +487,14 @@ class BandTask:
             pairs = np.unique(np.stack([a, b], axis=1), axis=0)
             a, b = pairs[:, 0], pairs[:, 1]
         candidates = len(a)
-        if self.verify_threshold is not None and len(a):
+        if self.verify != "none" and len(a):
             keep = self._verify(a, b, sizes)
             a, b = a[keep], b[keep]
         self._write(a, b, sizes)
         report(0, 0)
         return TaskResult(counters={"candidate_pairs": candidates, "verified_pairs": len(a)})
 
-    def _rows(self, nodes: np.ndarray, sizes: np.ndarray, column: str) -> np.ndarray:
+    def _rows(self, nodes: np.ndarray, sizes: np.ndarray, column: str) -> list[Any]:
         """``column`` values for global row numbers ``nodes``, reading only the files that hold them."""
         offsets = np.cumsum(sizes) - sizes
         file_of = np.searchsorted(offsets, nodes, side="right") - 1
@@ -465,29 +505,34 @@ class BandTask:
             taken = table.column(column).take(nodes[mask] - offsets[f])
             for pos, value in zip(mask.tolist(), taken.to_pylist(), strict=True):
                 out[pos] = value
-        return np.asarray(out)
+        return out
 
     def _verify(self, a: np.ndarray, b: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-        assert self.verify_threshold is not None
+        """Keep pairs whose (estimated or exact) Jaccard similarity reaches the verify threshold; only the
+        documents named by candidate pairs are read."""
         nodes, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
-        sig = self._rows(nodes, sizes, "signature").astype(np.uint32)
         ia, ib = inverse[: len(a)], inverse[len(a) :]
-        return np.asarray(jaccard_estimate(sig[ia], sig[ib]) >= self.verify_threshold)
+        if self.verify == "estimated":
+            sig = np.asarray(self._rows(nodes, sizes, "signature"), dtype=np.uint32)
+            return np.asarray(jaccard_estimate(sig[ia], sig[ib]) >= self.verify_threshold)
+        sets = [np.asarray(x, dtype=np.uint32) for x in self._rows(nodes, sizes, "shingles")]
+        similarity = [jaccard_exact(sets[i], sets[j]) for i, j in zip(ia.tolist(), ib.tolist(), strict=True)]
+        return np.asarray(similarity) >= self.verify_threshold
 
     def _write(self, a: np.ndarray, b: np.ndarray, sizes: np.ndarray) -> None:
         pa, _ = _pa()
         nodes = np.concatenate([a, b])
-        shards = self._rows(nodes, sizes, "shard") if len(nodes) else np.zeros(0, dtype=object)
-        lines = self._rows(nodes, sizes, "line") if len(nodes) else np.zeros(0, dtype=np.int64)
-        ids = self._rows(nodes, sizes, "id") if len(nodes) else np.zeros(0, dtype=object)
+        shards = self._rows(nodes, sizes, "shard")
+        lines = np.asarray(self._rows(nodes, sizes, "line"), dtype=np.int64)
+        ids = self._rows(nodes, sizes, "id")
         half = len(a)
         columns = {
-            "a_shard": pa.array(shards[:half].tolist(), pa.string()),
+            "a_shard": pa.array(shards[:half], pa.string()),
             "a_line": lines[:half].astype(np.int64),
-            "a_id": pa.array(ids[:half].tolist(), pa.string()),
-            "b_shard": pa.array(shards[half:].tolist(), pa.string()),
+            "a_id": pa.array(ids[:half], pa.string()),
+            "b_shard": pa.array(shards[half:], pa.string()),
             "b_line": lines[half:].astype(np.int64),
-            "b_id": pa.array(ids[half:].tolist(), pa.string()),
+            "b_id": pa.array(ids[half:], pa.string()),
         }
         write_table(self.edge_path, columns, {"format": FORMAT, "bands": list(self.bands)})
 
@@ -565,9 +610,7 @@ class MinhashRun:
         return io.join(self.work_dir, "edges", f"group-{group:04d}.parquet")
 
     @property
-    def verify_threshold(self) -> float | None:
-        if self.config.verify == "none":
-            return None
+    def verify_threshold(self) -> float:
         return self.config.verify_threshold if self.config.verify_threshold is not None else self.config.threshold
 
 
@@ -576,8 +619,8 @@ def plan_minhash(config: MinhashConfig, documents: list[str], name: str, run_con
     settings, so outputs of a different run are never mistaken for this one's)."""
     if config.ngram_length < 1 or config.num_perm < 2:
         raise ConfigError("minhash.ngram_length must be >= 1 and minhash.num_perm >= 2")
-    if config.verify not in ("none", "estimated"):
-        raise ConfigError(f"minhash.verify: {config.verify!r}; use none or estimated")
+    if config.verify not in ("none", "estimated", "exact"):
+        raise ConfigError(f"minhash.verify: {config.verify!r}; use none, estimated or exact")
     bands, rows = choose_bands(config)
     hashing = Hashing(config.num_perm, config.ngram_length, config.seed, bands, rows)
     keeper_paths = None
@@ -629,7 +672,7 @@ def run_minhash(run: MinhashRun, quiet: bool = False) -> MinhashOutcome:
             p,
             run.signature_path(p),
             run.hashing,
-            keep_signatures=run.verify_threshold is not None,
+            verify=run.config.verify,
             keeper_path=run.keeper_paths[i] if run.keeper_paths else None,
             keeper_attribute=run.config.keeper.attribute if run.config.keeper else None,
             skip_bad_lines=run.skip_bad_lines,
@@ -643,7 +686,14 @@ def run_minhash(run: MinhashRun, quiet: bool = False) -> MinhashOutcome:
     started = time.monotonic()
     groups = _band_groups(run)
     band_tasks = [
-        BandTask(i, group, tuple(t.signature_path for t in sig_tasks), run.edge_path(i), run.verify_threshold)
+        BandTask(
+            i,
+            group,
+            tuple(t.signature_path for t in sig_tasks),
+            run.edge_path(i),
+            run.config.verify,
+            run.verify_threshold,
+        )
         for i, group in enumerate(groups)
     ]
     band_summary = run_tasks(band_tasks, desc="minhash: bands", **execute)

@@ -20,7 +20,9 @@ from dolma.dedup.minhash import (
     choose_bands,
     detection_probability,
     jaccard_estimate,
+    jaccard_exact,
     normalise,
+    shingle_sets,
 )
 from dolma.errors import ConfigError
 from tests.helpers import read_jsonl, write_docs
@@ -79,6 +81,19 @@ def test_short_texts_are_one_shingle():
     signer = Signer(Hashing(num_perm=32, ngram_length=5, seed=1, bands=4, rows=8))
     sig, empty = signer.signatures(["two words", "two words", "other words"])
     assert np.array_equal(sig[0], sig[1]) and not np.array_equal(sig[0], sig[2]) and not empty.any()
+
+
+def test_exact_jaccard_from_shingle_sets():
+    rng = random.Random(5)
+    signer = Signer(Hashing(num_perm=64, ngram_length=5, seed=2, bands=8, rows=8))
+    words = [rng.choice(VOCAB) for _ in range(200)]
+    other = edited(words, 0.1, rng)
+    flat, counts = signer.word_hashes([" ".join(words), " ".join(other)])
+    hashes, doc = signer.shingles(flat, counts)
+    a, b = shingle_sets(hashes, doc, 2)
+    truth = len(shingles(words) & shingles(other)) / len(shingles(words) | shingles(other))
+    assert jaccard_exact(a, b) == pytest.approx(truth, abs=1e-9)
+    assert jaccard_exact(a, a) == 1.0
 
 
 def test_bands_from_datasketch_or_given():
@@ -149,9 +164,10 @@ def attribute_bytes(root) -> dict[str, bytes]:
     return out
 
 
-def test_planted_near_duplicates_cluster_and_the_first_is_kept(tmp_path):
+@pytest.mark.parametrize("verify", ["estimated", "exact", "none"])
+def test_planted_near_duplicates_cluster_and_the_first_is_kept(tmp_path, verify):
     pairs = planted_corpus(tmp_path)
-    assert run(tmp_path, "--minhash.threshold", "0.7") == 0
+    assert run(tmp_path, "--minhash.threshold", "0.7", "--minhash.verify", verify) == 0
     rows = {r["id"]: r["attributes"] for r in attribute_rows(tmp_path)}
     order = list(rows)
     for original, copy in pairs:
