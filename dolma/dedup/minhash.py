@@ -700,7 +700,10 @@ def run_minhash(run: MinhashRun, quiet: bool = False) -> MinhashOutcome:
     seconds["bands"] = time.monotonic() - started
 
     started = time.monotonic()
-    clusters, duplicates, n_docs, state = _cluster(run, [t.edge_path for t in band_tasks])
+    if all(io.exists(run.cluster_path(p)) for p in run.documents):
+        clusters, duplicates, n_docs, state = _reuse_clusters(run)
+    else:
+        clusters, duplicates, n_docs, state = _cluster(run, [t.edge_path for t in band_tasks])
     seconds["clusters"] = time.monotonic() - started
 
     started = time.monotonic()
@@ -776,6 +779,22 @@ def _cluster(run: MinhashRun, edge_paths: list[str]) -> tuple[int, int, int, int
     if scores is not None:
         state += scores.nbytes
     return int((np.bincount(labels, minlength=n) > 1).sum()), int(duplicate.sum()), n, int(state)
+
+
+def _reuse_clusters(run: MinhashRun) -> tuple[int, int, int, int]:
+    """The cluster stage's files exist (a restarted run): read its counts back instead of redoing it."""
+    ids: list[np.ndarray] = []
+    sizes: list[np.ndarray] = []
+    duplicates = 0
+    for path in run.documents:
+        table = read_table(run.cluster_path(path))
+        ids.append(table.column("cluster_id").to_numpy())
+        sizes.append(table.column("cluster_size").to_numpy())
+        duplicates += int(table.column("duplicate").to_numpy().sum())
+    cluster_id = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+    size = np.concatenate(sizes) if sizes else np.zeros(0, np.int64)
+    clusters = len(np.unique(cluster_id[size > 1]))
+    return clusters, duplicates, len(cluster_id), int(cluster_id.nbytes + size.nbytes)
 
 
 def _global_rows(shard: np.ndarray, line: np.ndarray, lines: list[np.ndarray], offsets: np.ndarray) -> np.ndarray:

@@ -209,6 +209,12 @@ def test_restart_after_the_signature_stage_resumes_there(tmp_path):
     assert run(tmp_path) == 0
     assert {p: os.stat(p).st_mtime_ns for p in glob.glob(f"{work}/signatures/*")} == signatures
     assert attribute_bytes(tmp_path) == expected
+    stages = {p: os.stat(p).st_mtime_ns for stage in ("edges", "clusters") for p in glob.glob(f"{work}/{stage}/*")}
+    for path in glob.glob(f"{tmp_path}/attributes/near/*"):
+        os.remove(path)
+    assert run(tmp_path) == 0  # only the attributes are redone: edges and clusters are reused
+    assert {p: os.stat(p).st_mtime_ns for p in stages} == stages
+    assert attribute_bytes(tmp_path) == expected
 
 
 def test_one_and_two_processes_and_ray_agree(tmp_path, ray_local):
