@@ -23,11 +23,11 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from itertools import chain, compress, filterfalse, repeat
-from operator import lt, methodcaller, mul
+from operator import lt, methodcaller, mul, not_
 from typing import Any
 
 from dolma import Document, Span, Tagger, TaggerParams, tagger
-from taggers.text import ALPHANUMERIC, ASCII_LETTER, analyse, has_non_symbol
+from taggers.text import ALPHANUMERIC, ASCII_LETTER, Analysis, analyse, has_non_symbol
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 """The paper's "required English words" (dolma: ``REQUIRED_ENGLISH_WORDS``)."""
@@ -37,6 +37,7 @@ BULLETS = ("*", "-")
 
 SYMBOLS = ("#", "\u2026")
 """A word containing one of these counts in the symbol-to-word ratio (dolma's ``SYMBOLS``: hash, ellipsis)."""
+_SYMBOL = re.compile("|".join(map(re.escape, SYMBOLS)))
 
 TOP_NGRAM_SIZES = (2, 3, 4)
 DUPLICATE_NGRAM_SIZES = (5, 6, 7, 8, 9, 10)
@@ -93,6 +94,39 @@ def _median(counts: Counter[int], total: int) -> float:
     return (low + high) / 2
 
 
+_MEDIAN_BUCKETS = 64
+"""Word lengths up to 62 get their own histogram bucket; a median in the last bucket (63 and more) is
+recomputed exactly from the document's words."""
+
+
+def batch_median_lengths(texts_words: list[list[str]]) -> list[float]:
+    """The median word length of each document of a batch (``statistics.median``'s result, 0.0 without
+    words), from one histogram of the batch's word lengths instead of a ``Counter`` per document."""
+    import numpy as np
+
+    sizes = list(map(len, texts_words))
+    n_docs, total = len(sizes), sum(sizes)
+    if not total:
+        return [0.0] * n_docs
+    top = _MEDIAN_BUCKETS - 1
+    lengths = np.fromiter(map(len, chain.from_iterable(texts_words)), dtype=np.int64, count=total)
+    doc = np.repeat(np.arange(n_docs, dtype=np.int64), sizes)
+    histogram = np.bincount(doc * _MEDIAN_BUCKETS + np.minimum(lengths, top), minlength=n_docs * _MEDIAN_BUCKETS)
+    below = histogram.reshape(n_docs, _MEDIAN_BUCKETS).cumsum(axis=1)  # words of at most each length
+    counts = np.array(sizes, dtype=np.int64)
+    low = (below <= ((counts - 1) // 2)[:, None]).sum(axis=1).tolist()  # the first length past the rank
+    high = (below <= (counts // 2)[:, None]).sum(axis=1).tolist()
+    medians = []
+    for words, size, lo, hi in zip(texts_words, sizes, low, high, strict=True):
+        if not size:
+            medians.append(0.0)
+        elif hi >= top:
+            medians.append(_median(Counter(map(len, words)), size))
+        else:
+            medians.append((lo + hi) / 2)
+    return medians
+
+
 @tagger("gopher")
 class GopherQuality(Tagger):
     """Gopher quality statistics: words, word length, symbols, bullets, ellipses, alphabetic and stop words.
@@ -119,28 +153,36 @@ class GopherQuality(Tagger):
         self.stop_words = frozenset(params.stop_words)
 
     def predict(self, doc: Document) -> dict[str, list[Span]]:
-        text = doc.text
+        return self.predict_batch([doc])[0]
+
+    def predict_batch(self, docs: Sequence[Document]) -> list[dict[str, list[Span]]]:
+        analyses = [analyse(doc.text) for doc in docs]
+        medians = batch_median_lengths([a.words for a in analyses])
+        return list(map(self.statistics, analyses, medians))
+
+    def statistics(self, analysis: Analysis, median: float) -> dict[str, list[Span]]:
+        """Every statistic but the median word length (computed for the whole batch) of one text."""
+        text = analysis.text
         if not text:
             return _doc(text, {"character_count": 0, **dict.fromkeys(_QUALITY_ZERO, 0.0)})
-        analysis = analyse(text)
         words, counts = analysis.words, analysis.word_counts
         word_count = len(words)
         # every statistic is a count over distinct words, taken with C-level filters: letters-only words are
         # most words; words with a letter or digit are never symbol words; ASCII words find letters by regex
         get = counts.__getitem__
-        plain = list(filter(str.isalpha, counts))
-        mixed = list(filterfalse(str.isalpha, counts))
-        alphanumeric = list(filter(ALPHANUMERIC.search, mixed))
-        symbolic = list(filter(has_non_symbol, filterfalse(ALPHANUMERIC.search, mixed)))
-        non_symbol_words = (plain, alphanumeric, symbolic)
-        non_symbol = sum(sum(map(get, group)) for group in non_symbol_words)
-        non_symbol_chars = sum(sum(map(mul, map(len, group), map(get, group))) for group in non_symbol_words)
+        alpha = list(map(str.isalpha, counts))
+        plain = list(compress(counts, alpha))
+        mixed = list(compress(counts, map(not_, alpha)))
+        found = list(map(ALPHANUMERIC.search, mixed))
+        alphanumeric = list(compress(mixed, found))
+        symbol_only = list(filterfalse(has_non_symbol, compress(mixed, map(not_, found))))
+        non_symbol = word_count - sum(map(get, symbol_only))
+        non_symbol_chars = analysis.word_characters - sum(map(mul, map(len, symbol_only), map(get, symbol_only)))
         letters = sum(map(get, plain)) + sum(map(get, filter(ASCII_LETTER.search, filter(str.isascii, alphanumeric))))
         letters += sum(get(w) for w in filterfalse(str.isascii, alphanumeric) if any(map(str.isalpha, w)))
         symbol_words = 0
         if any(symbol in text for symbol in SYMBOLS):  # letters-only words hold no symbol
-            symbol_words = sum(get(w) for w in mixed if any(symbol in w for symbol in SYMBOLS))
-        median = _median(Counter(map(len, words)), word_count)
+            symbol_words = sum(map(get, filter(_SYMBOL.search, mixed)))
         stops = [w for w in self.stop_words if w in counts]
         lines = analysis.nonblank_lines
         line_count = sum(lines.values())
@@ -313,7 +355,7 @@ class GopherRepetition(Tagger):
         results = []
         for analysis, values in zip(analyses, batch_ngram_fractions([a.words for a in analyses]), strict=True):
             text = analysis.text
-            word_chars = max(sum(map(len, analysis.words)), 1)
+            word_chars = max(analysis.word_characters, 1)
             lines, dup_lines, _, dup_line_chars = _duplicates(analysis.nonblank_lines)
             paragraphs, dup_paragraphs, paragraph_chars, dup_paragraph_chars = _duplicates(_paragraphs(text))
             values["fraction_of_duplicate_lines"] = dup_lines / max(lines, 1)

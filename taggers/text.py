@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from operator import mul
 
 
 def is_blank(line: str) -> bool:
@@ -18,21 +19,41 @@ class Analysis:
     """Whitespace words, their counts and the counts of non-blank lines of one text, computed once and shared
     by the taggers that read them (``gopher`` and ``gopher_repetition`` run over the same batch)."""
 
-    __slots__ = ("text", "words", "word_counts", "_lines")
+    __slots__ = ("text", "words", "word_counts", "_characters", "_lines", "_line_counts")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.words = text.split()
         self.word_counts = Counter(self.words)
-        self._lines: Counter[str] | None = None
+        self._characters: int | None = None
+        self._lines: list[str] | None = None
+        self._line_counts: Counter[str] | None = None
+
+    @property
+    def word_characters(self) -> int:
+        """Characters of all words (spaces excluded), summed over distinct words times their counts."""
+        if self._characters is None:
+            counts = self.word_counts
+            self._characters = sum(map(mul, map(len, counts), counts.values()))
+        return self._characters
+
+    @property
+    def lines(self) -> list[str]:
+        """The text split on newlines (blank lines included; ``c4`` spans every line)."""
+        if self._lines is None:
+            self._lines = self.text.split("\n")
+        return self._lines
 
     @property
     def nonblank_lines(self) -> Counter[str]:
         """Counts of the distinct non-blank lines (split on newlines)."""
-        if self._lines is None:
-            counts = Counter(self.text.split("\n"))
-            self._lines = Counter({line: n for line, n in counts.items() if line and not line.isspace()})
-        return self._lines
+        if self._line_counts is None:
+            counts = Counter(self.lines)
+            counts.pop("", None)
+            for blank in list(filter(str.isspace, counts)):  # few: delete them rather than copy the rest
+                del counts[blank]
+            self._line_counts = counts
+        return self._line_counts
 
 
 class _Recent:
