@@ -27,7 +27,7 @@ from operator import lt, methodcaller, mul, not_
 from typing import Any
 
 from dolma import Document, Span, Tagger, TaggerParams, tagger
-from taggers.text import ALPHANUMERIC, ASCII_LETTER, Analysis, analyse, has_non_symbol
+from taggers.text import ALPHANUMERIC, ASCII_LETTER, Analysis, analyse, has_non_symbol, word_lengths
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 """The paper's "required English words" (dolma: ``REQUIRED_ENGLISH_WORDS``)."""
@@ -42,6 +42,8 @@ _SYMBOL = re.compile("|".join(map(re.escape, SYMBOLS)))
 TOP_NGRAM_SIZES = (2, 3, 4)
 DUPLICATE_NGRAM_SIZES = (5, 6, 7, 8, 9, 10)
 MAX_NGRAM = 10
+_DOCUMENT_MIX = 0x9E3779B97F4A7C15
+"""An odd 64-bit constant: a word's key is its hash plus its document's index times this (mod 2**64)."""
 NGRAM_ATTRIBUTES = [f"fraction_of_characters_in_most_common_{n}grams" for n in TOP_NGRAM_SIZES] + [
     f"fraction_of_characters_in_duplicate_{n}grams" for n in DUPLICATE_NGRAM_SIZES
 ]
@@ -109,7 +111,7 @@ def batch_median_lengths(texts_words: list[list[str]]) -> list[float]:
     if not total:
         return [0.0] * n_docs
     top = _MEDIAN_BUCKETS - 1
-    lengths = np.fromiter(map(len, chain.from_iterable(texts_words)), dtype=np.int64, count=total)
+    lengths = word_lengths(texts_words)
     doc = np.repeat(np.arange(n_docs, dtype=np.int64), sizes)
     histogram = np.bincount(doc * _MEDIAN_BUCKETS + np.minimum(lengths, top), minlength=n_docs * _MEDIAN_BUCKETS)
     below = histogram.reshape(n_docs, _MEDIAN_BUCKETS).cumsum(axis=1)  # words of at most each length
@@ -250,7 +252,9 @@ def ngram_fractions(words: list[str]) -> dict[str, float]:
     return batch_ngram_fractions([words])[0]
 
 
-def batch_ngram_fractions(texts_words: list[list[str]]) -> list[dict[str, float]]:
+def batch_ngram_fractions(
+    texts_words: list[list[str]], distinct_words: Sequence[int] | None = None
+) -> list[dict[str, float]]:
     """dolma's n-gram statistics for a batch of documents (the words of each), computed exactly.
 
     ``fraction_of_characters_in_most_common_{n}grams`` (n = 2, 3, 4): occurrences of the most frequent n-gram
@@ -260,33 +264,43 @@ def batch_ngram_fractions(texts_words: list[list[str]]) -> list[dict[str, float]
     of all n-gram occurrences. A size with no n-gram (fewer words than n) has no value, as in dolma.
 
     The whole batch is ranked at once, so numpy's per-call cost is paid once per batch, not per document:
-    n-grams get exact integer ranks (no hashing) from ``numpy.unique`` over keys built from the previous
-    size's ranks, a word being ranked with its document so that nothing matches across documents; and only
-    positions where an n-gram can repeat at all (its (n-1)-gram prefix and suffix both repeat) are ranked.
+    n-grams get exact integer ranks from ``numpy.unique`` over keys built from the previous size's ranks, a
+    word being ranked with its document so that nothing matches across documents; and only positions where
+    an n-gram can repeat at all (its (n-1)-gram prefix and suffix both repeat) are ranked. Words are ranked
+    by their string hash (cached in the string, so free), mixed with the document; the ranking is exact
+    because the number of ranks is checked against ``distinct_words`` (each document's count of distinct
+    words, counted here when not given), and a collision makes it rank by a vocabulary instead.
     """
     import numpy as np
 
     n_docs = len(texts_words)
     out: list[dict[str, float]] = [{} for _ in range(n_docs)]
-    words = list(chain.from_iterable(texts_words))
-    total = len(words)
+    lengths = np.fromiter(map(len, texts_words), dtype=np.int64, count=n_docs)
+    total = int(lengths.sum())
     if total == 0:
         return out
-    lengths = np.fromiter(map(len, texts_words), dtype=np.int64, count=n_docs)
     starts = np.zeros(n_docs + 1, dtype=np.int64)
     np.cumsum(lengths, out=starts[1:])
     doc = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
     remaining = starts[1:][doc] - np.arange(total, dtype=np.int64)  # words from each position to its doc's end
-    vocabulary = dict.fromkeys(words)
-    index = dict(zip(vocabulary, range(len(vocabulary)), strict=True))
-    ids = np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=total)
     cum = np.zeros(total + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, words), dtype=np.int64, count=total), out=cum[1:])
+    np.cumsum(word_lengths(texts_words), out=cum[1:])
     cumcum = np.zeros(total + 2, dtype=np.int64)
     np.cumsum(cum, out=cumcum[1:])
     word_chars = [max(c, 1) for c in (cum[starts[1:]] - cum[starts[:-1]]).tolist()]
     # level 1: a word is (document, word), so n-grams never match across documents
-    _, word_rank, word_counts = np.unique(doc * len(index) + ids, return_inverse=True, return_counts=True)
+    hashes = np.fromiter(map(hash, chain.from_iterable(texts_words)), dtype=np.int64, count=total).view(np.uint64)
+    _, word_rank, word_counts = np.unique(
+        hashes + doc.view(np.uint64) * _DOCUMENT_MIX, return_inverse=True, return_counts=True
+    )
+    if distinct_words is None:
+        distinct_words = [len(set(words)) for words in texts_words]
+    if len(word_counts) != sum(distinct_words):  # two (document, word) pairs share a key: rank words exactly
+        words = list(chain.from_iterable(texts_words))
+        vocabulary = dict.fromkeys(words)
+        index = dict(zip(vocabulary, range(len(vocabulary)), strict=True))
+        ids = np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=total)
+        _, word_rank, word_counts = np.unique(doc * len(index) + ids, return_inverse=True, return_counts=True)
     n_word_ranks = len(word_counts)
     ranks = word_rank
     repeated = np.append(word_counts[word_rank] > 1, False)  # repeated[i]: the (n-1)-gram at i occurs twice+
@@ -353,7 +367,8 @@ class GopherRepetition(Tagger):
     def predict_batch(self, docs: Sequence[Document]) -> list[dict[str, list[Span]]]:
         analyses = [analyse(doc.text) for doc in docs]
         results = []
-        for analysis, values in zip(analyses, batch_ngram_fractions([a.words for a in analyses]), strict=True):
+        ngrams = batch_ngram_fractions([a.words for a in analyses], [len(a.word_counts) for a in analyses])
+        for analysis, values in zip(analyses, ngrams, strict=True):
             text = analysis.text
             word_chars = max(analysis.word_characters, 1)
             lines, dup_lines, _, dup_line_chars = _duplicates(analysis.nonblank_lines)

@@ -7,7 +7,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from operator import mul
+from itertools import chain
+from operator import is_not, mul
+from typing import Any
 
 
 def is_blank(line: str) -> bool:
@@ -85,6 +87,27 @@ _recent = _Recent()
 def analyse(text: str) -> Analysis:
     """The :class:`Analysis` of ``text``, shared by every tagger that asks for it while the text is recent."""
     return _recent.get(text)
+
+
+class _LastBatch:
+    """The word lengths of the last batch, kept with its word lists (so their ids stay theirs) for the next
+    tagger of the same batch."""
+
+    words: list[list[str]] = []
+    lengths: Any = None
+
+
+def word_lengths(texts_words: list[list[str]]) -> Any:
+    """The lengths of the words of a batch of documents, one after another, as a numpy int64 array: the
+    batch's ``gopher`` and ``gopher_repetition`` share it."""
+    import numpy as np
+
+    last = _LastBatch
+    if len(last.words) != len(texts_words) or any(map(is_not, last.words, texts_words)):
+        total = sum(map(len, texts_words))
+        last.lengths = np.fromiter(map(len, chain.from_iterable(texts_words)), dtype=np.int64, count=total)
+        last.words = list(texts_words)
+    return last.lengths
 
 
 ALPHANUMERIC = re.compile(r"[^\W_]")
