@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dolma.dedup.bloom import BloomFilter, false_positive_rate, hash_keys, plan_size, size_for
+from dolma.dedup.bloom import BATCH, BloomFilter, false_positive_rate, hash_keys, plan_size, size_for
 from dolma.errors import ConfigError, InputError
 
 
@@ -60,6 +60,14 @@ def test_batch_test_and_insert_equals_one_key_at_a_time(seed):
         hashes = rng.integers(0, 200, size=80).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
         assert np.array_equal(batched.test_and_insert(hashes), sequential(reference, hashes))
         assert np.array_equal(batched.words, reference.words)
+
+
+def test_batches_larger_than_the_internal_chunk_keep_one_at_a_time_semantics():
+    rng = np.random.default_rng(11)
+    hashes = rng.integers(0, 6000, size=BATCH * 2 + 500).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    batched, reference = BloomFilter.empty(1 << 15, 4), BloomFilter.empty(1 << 15, 4)
+    assert np.array_equal(batched.test_and_insert(hashes), sequential(reference, hashes))
+    assert np.array_equal(batched.words, reference.words)
 
 
 def test_repeats_inside_a_batch_keep_the_first():
