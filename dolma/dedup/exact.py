@@ -282,17 +282,16 @@ def unit_scores(spec: KeySpec, arrays: dict[str, np.ndarray], dup: np.ndarray) -
 
 def unit_spans(spec: KeySpec, arrays: dict[str, np.ndarray], dup: np.ndarray) -> list[list[list[Any]]]:
     """Per document, its spans ``[start, end, score]`` in dolma's format: score ``1`` for a duplicate document
-    or paragraph, the duplicate n-gram fraction (rounded to 5 decimals) with ``by_ngram``."""
+    or paragraph, the duplicate n-gram fraction (rounded to 5 decimals) with ``by_ngram``. Spans come out
+    in document order, so each document's list is one slice of a flat list."""
     n_docs = int(arrays["n_docs"])
-    out: list[list[list[Any]]] = [[] for _ in range(n_docs)]
     units, scores = unit_scores(spec, arrays, dup)
-    docs = arrays["unit_doc"][units].tolist()
     starts = arrays["unit_start"][units].tolist()
     ends = arrays["unit_end"][units].tolist()
     values: list[Any] = [round_score(s) for s in scores.tolist()] if spec.by_ngram else [1] * len(units)
-    for doc, start, end, value in zip(docs, starts, ends, values, strict=True):
-        out[doc].append([start, end, value])
-    return out
+    flat = list(map(list, zip(starts, ends, values, strict=True)))
+    bounds = np.searchsorted(arrays["unit_doc"][units], np.arange(n_docs + 1)).tolist()
+    return [flat[bounds[i] : bounds[i + 1]] for i in range(n_docs)]
 
 
 # ------------------------------------------------------------------------------------ reading documents
@@ -454,10 +453,12 @@ def write_attributes(
     ids = msgspec.msgpack.decode(arrays["ids"].tobytes())
     name = spec.attribute_name
     marked_docs = 0
+    lines = []
+    for doc_id, doc_spans in zip(ids, spans, strict=True):
+        marked_docs += bool(doc_spans)
+        lines.append(encode_line({"id": doc_id, "attributes": {name: doc_spans}}))
     with io.atomic_write(attribute_path) as out:
-        for doc_id, doc_spans in zip(ids, spans, strict=True):
-            marked_docs += bool(doc_spans)
-            out.write(encode_line({"id": doc_id, "attributes": {name: doc_spans}}))
+        out.write(b"".join(lines))
     return sum(len(s) for s in spans), marked_docs
 
 
