@@ -344,13 +344,13 @@ def _temporary_name(path: str) -> str:
 
 
 @contextmanager
-def atomic_write(path: str, level: int | None = None) -> Iterator[ShardWriter]:
-    """Write ``path`` so that it appears under its final name only when complete.
+def atomic_write_stored(path: str) -> Iterator[IO[bytes]]:
+    """Write ``path``'s bytes exactly as given (no compression), so that the file appears under its final
+    name only when complete.
 
     Locally the data goes to a hidden temporary file in the same directory, renamed into place at the end.
     On S3 the object is created by the final PUT or by completing a multipart upload; on error the upload
     is aborted, so no object appears."""
-    kind = compression_of(path)
     if is_s3(path):
         import smart_open
 
@@ -361,9 +361,7 @@ def atomic_write(path: str, level: int | None = None) -> Iterator[ShardWriter]:
             transport_params={"client": s3_client(), "min_part_size": 64 << 20},
         )
         try:
-            writer = ShardWriter(raw, kind, level)
-            yield writer
-            writer.finish()
+            yield raw
         except BaseException:
             raw.terminate()  # type: ignore[attr-defined]  # smart_open's S3 writer: abort the upload
             raise
@@ -375,9 +373,7 @@ def atomic_write(path: str, level: int | None = None) -> Iterator[ShardWriter]:
     tmp = _temporary_name(path)
     try:
         with open(tmp, "wb") as raw_file:
-            writer = ShardWriter(raw_file, kind, level)
-            yield writer
-            writer.finish()
+            yield raw_file
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -385,6 +381,31 @@ def atomic_write(path: str, level: int | None = None) -> Iterator[ShardWriter]:
         raise
 
 
+@contextmanager
+def atomic_write(path: str, level: int | None = None) -> Iterator[ShardWriter]:
+    """Like :func:`atomic_write_stored`, compressing by the path's extension."""
+    with atomic_write_stored(path) as raw:
+        writer = ShardWriter(raw, compression_of(path), level)
+        yield writer
+        writer.finish()
+
+
+def iter_stored_chunks(path: str) -> Iterator[bytes]:
+    """The bytes of ``path`` as stored (no decompression), e.g. to concatenate compressed shards."""
+    try:
+        raw = _open_raw(path)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    with raw:
+        while chunk := raw.read(READ_CHUNK):
+            yield chunk
+
+
 def write_bytes(path: str, data: bytes) -> None:
     with atomic_write(path) as out:
+        out.write(data)
+
+
+def write_stored(path: str, data: bytes) -> None:
+    with atomic_write_stored(path) as out:
         out.write(data)

@@ -18,8 +18,7 @@ from __future__ import annotations
 import os
 import random
 import re
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,7 +98,7 @@ class PartWriter:
             if self.shuffle_seed is not None:
                 random.Random(f"{self.shuffle_seed}/{len(self.parts)}").shuffle(self.lines)
             if self.parquet:
-                write_raw(path, parquet_bytes(self.lines))
+                io.write_stored(path, parquet_bytes(self.lines))
             else:
                 with io.atomic_write(path) as out:
                     out.write(b"".join(self.lines))
@@ -145,44 +144,6 @@ def parquet_bytes(lines: list[bytes]) -> bytes:
 # --------------------------------------------------------------------------------------------- packing
 
 
-@contextmanager
-def raw_atomic_write(path: str) -> Iterator[Any]:
-    """Like :func:`dolma.io.atomic_write` but the bytes are written as given (already compressed)."""
-    if io.is_s3(path):
-        import smart_open
-
-        raw: Any = smart_open.open(
-            path,
-            "wb",
-            compression="disable",
-            transport_params={"client": io.s3_client(), "min_part_size": 64 << 20},
-        )
-        try:
-            yield raw
-        except BaseException:
-            raw.terminate()
-            raise
-        raw.close()
-        return
-    directory = os.path.dirname(path)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as out:
-            yield out
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def write_raw(path: str, data: bytes) -> None:
-    with raw_atomic_write(path) as out:
-        out.write(data)
-
-
 def _copy(source: str, target: str) -> None:
     """Copy a part to its shard name (server-side on S3); parts are deleted only once the manifest is
     written, so a run interrupted while packing packs again from the same parts."""
@@ -191,21 +152,9 @@ def _copy(source: str, target: str) -> None:
         target_bucket, target_key = io.split_s3(target)
         io.s3_client().copy({"Bucket": bucket, "Key": key}, target_bucket, target_key)
         return
-    with raw_atomic_write(target) as out:
-        for chunk in _raw_chunks(source):
+    with io.atomic_write_stored(target) as out:
+        for chunk in io.iter_stored_chunks(source):
             out.write(chunk)
-
-
-def _raw_chunks(path: str) -> Iterator[bytes]:
-    """The bytes of ``path`` as stored (no decompression)."""
-    if io.is_s3(path):
-        bucket, key = io.split_s3(path)
-        body = io.s3_client().get_object(Bucket=bucket, Key=key)["Body"]
-        yield from body.iter_chunks(io.READ_CHUNK)
-        return
-    with open(path, "rb") as handle:
-        while chunk := handle.read(io.READ_CHUNK):
-            yield chunk
 
 
 @dataclass(frozen=True)
@@ -249,9 +198,9 @@ def pack(
         if len(group) == 1:
             _copy(group[0].path, target)
         else:
-            with raw_atomic_write(target) as out:
+            with io.atomic_write_stored(target) as out:
                 for part in group:
-                    for chunk in _raw_chunks(part.path):
+                    for chunk in io.iter_stored_chunks(part.path):
                         out.write(chunk)
         shards.append(Shard(target, sum(p.bytes for p in group), sum(p.documents for p in group), tuple(group)))
     _remove_stale(directory, stream, ext, len(shards))
