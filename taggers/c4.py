@@ -20,14 +20,19 @@ from typing import Any
 
 from dolma import Document, Span, Tagger, TaggerParams, io, tagger
 from dolma.errors import ConfigError, InputError
-from taggers.text import analyse
+from taggers.text import analyse, analysed
 
 TERMINAL_PUNCTUATION = (".", "?", "!", '"')
 POLICY_SUBSTRINGS = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
 """C4's boilerplate markers (its ``_POLICY_SUBSTRINGS``), matched in the lower-cased line."""
 
-_FIRST, _FIRST_TWO = itemgetter(slice(0, 1)), itemgetter(slice(0, 2))
+SENTENCE_ENDS = (".", "!", "?")
 _SENTENCE_END = re.compile(r"[.!?](?=\s|\Z)")
+"""A sentence ends with one of ``SENTENCE_ENDS`` before whitespace or the end of the text (C4's count, as
+dolma's): exactly the words (``str.split``: the same whitespace as ``\\s``) ending with one, which is how it
+is counted when the words are at hand."""
+
+_FIRST, _FIRST_TWO = itemgetter(slice(0, 1)), itemgetter(slice(0, 2))
 
 
 def load_bad_words(path: str) -> tuple[frozenset[str], tuple[str, ...]]:
@@ -109,7 +114,8 @@ class C4(Tagger):
         size = len(text)
         lowered = text.lower()
         min_words = self.params.min_words_per_line
-        lines = text.split("\n")
+        analysis = analyse(text) if self.bad_words or self.bad_phrases else analysed(text)
+        lines = text.split("\n") if analysis is None else analysis.lines
         # the line loop runs in C (map/compress) because it visits every line of every document
         bounds = list(accumulate(map(add, map(len, lines), repeat(1)), initial=0))
         bounds[-1] = size
@@ -127,7 +133,11 @@ class C4(Tagger):
                     javascript.append(span)
                 if any(p in line for p in POLICY_SUBSTRINGS):
                     policy.append(span)
-        sentences = len(_SENTENCE_END.findall(text))
+        if analysis is None:
+            sentences = len(_SENTENCE_END.findall(text))
+        else:  # a sentence end is a word's last character: count the words ending in one, over distinct words
+            counts = analysis.word_counts
+            sentences = sum(compress(counts.values(), map(methodcaller("endswith", SENTENCE_ENDS), counts)))
         whole = [(0, size, 1.0)]
         out: dict[str, list[Span]] = {
             "lines_with_no_ending_punctuation": no_punctuation,

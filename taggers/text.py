@@ -69,9 +69,13 @@ class _Recent:
         self.entries: dict[int, Analysis] = {}
         self.characters = 0
 
-    def get(self, text: str) -> Analysis:
+    def peek(self, text: str) -> Analysis | None:
         found = self.entries.get(id(text))
-        if found is not None and found.text is text:
+        return found if found is not None and found.text is text else None
+
+    def get(self, text: str) -> Analysis:
+        found = self.peek(text)
+        if found is not None:
             return found
         if len(self.entries) >= self.max_documents or self.characters > self.max_characters:
             self.entries.clear()  # a later tagger then recomputes what it needs: time, never correctness
@@ -87,6 +91,12 @@ _recent = _Recent()
 def analyse(text: str) -> Analysis:
     """The :class:`Analysis` of ``text``, shared by every tagger that asks for it while the text is recent."""
     return _recent.get(text)
+
+
+def analysed(text: str) -> Analysis | None:
+    """The :class:`Analysis` of ``text`` if another tagger has made it, else None (for a tagger that can do
+    without, more cheaply than analysing the text itself)."""
+    return _recent.peek(text)
 
 
 class _LastBatch:
