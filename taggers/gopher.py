@@ -75,8 +75,9 @@ Taggers only score: copy these into the mixer's filters (``docs/taggers.md`` sho
 
 
 def _doc(text: str, values: dict[str, float]) -> dict[str, list[Span]]:
-    end = len(text)
-    return {name: [(0, end, value)] for name, value in values.items()}
+    """Each value as a document span: ``{name: [(0, len(text), value)]}``, built in C (no Python-level loop)."""
+    spans = zip(repeat(0), repeat(len(text)), values.values())
+    return dict(zip(values, map(list, zip(spans)), strict=True))
 
 
 def _median(counts: Counter[int], total: int) -> float:
@@ -227,14 +228,12 @@ _QUALITY_ZERO = (
 def _duplicates(counts: Counter[str]) -> tuple[int, int, int, int]:
     """``(items, items in repeated groups, characters, characters in repeated groups)``; every occurrence of
     a repeated item counts, the first one included (dolma's convention)."""
+    items = sum(counts.values())
+    if items == len(counts):  # nothing repeats (most texts): no per-item sizes needed
+        return items, 0, sum(map(len, counts)), 0
     repeated = list(map(lt, repeat(1), counts.values()))
     sizes = list(map(mul, map(len, counts), counts.values()))
-    return (
-        sum(counts.values()),
-        sum(compress(counts.values(), repeated)),
-        sum(sizes),
-        sum(compress(sizes, repeated)),
-    )
+    return items, sum(compress(counts.values(), repeated)), sum(sizes), sum(compress(sizes, repeated))
 
 
 _PARAGRAPH_BREAK = re.compile(r"\n(?:[^\S\n]*\n)+")
