@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from dolma.dedup.exact import WORDS, KeySpec, ShardKeys, compile_path, select, unit_spans
+from dolma.dedup.exact import WORDS, KeySpec, ShardKeys, compile_path, load_arrays, save_arrays, select, unit_spans
 from dolma.errors import ConfigError
 
 
@@ -130,3 +130,20 @@ def test_jsonpath_subset():
     for bad in ("metadata.url", "$", "$..url"):
         with pytest.raises(ConfigError):
             compile_path(bad)
+
+
+def test_stage_files_round_trip(tmp_path, s3_bucket):
+    arrays = {
+        "n_docs": np.asarray(5),
+        "digest": np.asarray("0123abcd"),
+        "matrix": np.arange(6, dtype=np.uint64).reshape(2, 3).T,
+        "empty": np.zeros(0, dtype=np.int64),
+        "flags": np.array([True, False, True]),
+    }
+    for path in (str(tmp_path / "x.arrays"), f"{s3_bucket}/work/x.arrays"):
+        save_arrays(path, arrays)
+        back = load_arrays(path)
+        assert set(back) == set(arrays)
+        for name, value in arrays.items():
+            assert back[name].shape == value.shape and back[name].dtype == value.dtype
+            assert np.array_equal(back[name], value)
