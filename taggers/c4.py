@@ -13,9 +13,8 @@ line offsets from the lower-cased text, which is longer than the original when i
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
-from itertools import accumulate, compress, repeat
-from operator import add, itemgetter, lt, methodcaller, not_
+from itertools import accumulate, compress, filterfalse, repeat
+from operator import add, itemgetter, lt, methodcaller, not_, or_
 from typing import Any
 
 from dolma import Document, Span, Tagger, TaggerParams, io, tagger
@@ -32,7 +31,8 @@ _SENTENCE_END = re.compile(r"[.!?](?=\s|\Z)")
 dolma's): exactly the words (``str.split``: the same whitespace as ``\\s``) ending with one, which is how it
 is counted when the words are at hand."""
 
-_FIRST, _FIRST_TWO = itemgetter(slice(0, 1)), itemgetter(slice(0, 2))
+_FIRST, _FIRST_TWO, _FIRST_THREE = itemgetter(slice(0, 1)), itemgetter(slice(0, 2)), itemgetter(slice(0, 3))
+_LAST, _LAST_TWO, _LAST_THREE = itemgetter(slice(-1, None)), itemgetter(slice(-2, None)), itemgetter(slice(-3, None))
 
 
 def load_bad_words(path: str) -> tuple[frozenset[str], tuple[str, ...]]:
@@ -44,6 +44,83 @@ def load_bad_words(path: str) -> tuple[frozenset[str], tuple[str, ...]]:
         raise ConfigError(f"c4.bad_words_path: {exc}") from None
     entries = [" ".join(line.lower().split()) for line in lines if line.strip()]
     return frozenset(e for e in entries if " " not in e), tuple(e for e in entries if " " in e)
+
+
+class PhraseFinder:
+    """Which listed phrases (of two words or more) a lower-cased text can contain, told by its words,
+    remembering per word what it allows (words recur from text to text: most are looked up, not worked out).
+
+    A phrase ``w1 w2 ... wk`` inside a text has single spaces between its words, where whitespace splits the
+    text: ``w2 .. w(k-1)`` are words of the text, ``wk`` starts one and ``w1`` ends one. So a phrase is
+    searched for in the text only when its inner words are words of the text, some word starts with its last
+    word and some word ends with its first word: scanning the text once per phrase is what made this the
+    slowest C4 rule."""
+
+    max_remembered = 1 << 17
+    """Words remembered (then forgotten all at once): a bound on memory, a few tens of MB."""
+
+    def __init__(self, phrases: tuple[str, ...]) -> None:
+        self.phrases = phrases
+        split = [phrase.split(" ") for phrase in phrases]
+        self.inner = [frozenset(parts[1:-1]) for parts in split]
+        self.by_last = _by_length([parts[-1] for parts in split])
+        self.by_first = _by_length([parts[0] for parts in split])
+        # a word starts with a listed last word only if its first three characters (or all of a shorter
+        # last word) are those of one; likewise for its last characters and the first words
+        self.last_keys = frozenset(parts[-1][:3] for parts in split)
+        self.first_keys = frozenset(parts[0][-3:] for parts in split)
+        self.count = len(phrases)
+        self.known: dict[str, frozenset[int]] = {}
+        """Per word: ``i`` for each phrase ``i`` whose last word starts it, ``count + i`` for each whose first
+        word ends it (one set and one lookup per word; most words share the empty set)."""
+
+    def candidates(self, words: set[str]) -> list[int]:
+        """Indices of the phrases whose words allow them in a text with these (lower-cased) words."""
+        try:
+            allowed = _NO_PHRASES.union(*map(self.known.get, words))
+        except TypeError:  # None: a word not seen yet
+            if len(self.known) + len(words) > self.max_remembered:
+                self.known.clear()
+            self.learn(list(filterfalse(self.known.__contains__, words)))
+            allowed = _NO_PHRASES.union(*map(self.known.__getitem__, words))
+        count = self.count
+        return sorted(i for i in allowed if i < count and count + i in allowed and self.inner[i] <= words)
+
+    def learn(self, new: list[str]) -> None:
+        """Remember which phrases each of the new words starts and ends (most: none, found in C)."""
+        self.known.update(zip(new, repeat(_NO_PHRASES)))
+        keys = self.last_keys
+        hits = map(or_, map(keys.__contains__, map(_FIRST_THREE, new)), map(keys.__contains__, map(_FIRST_TWO, new)))
+        starting = list(compress(new, map(or_, hits, map(keys.__contains__, map(_FIRST, new)))))
+        keys = self.first_keys
+        hits = map(or_, map(keys.__contains__, map(_LAST_THREE, new)), map(keys.__contains__, map(_LAST_TWO, new)))
+        ending = list(compress(new, map(or_, hits, map(keys.__contains__, map(_LAST, new)))))
+        for word in dict.fromkeys(starting + ending):
+            found = _matching(self.by_last, word, 0, True) | _matching(self.by_first, word, self.count, False)
+            if found:
+                self.known[word] = found
+
+
+_NO_PHRASES: frozenset[int] = frozenset()
+
+
+def _by_length(words: list[str]) -> dict[int, dict[str, list[int]]]:
+    """``{length: {word: [indices of the phrases with that word]}}``."""
+    table: dict[int, dict[str, list[int]]] = {}
+    for i, word in enumerate(words):
+        table.setdefault(len(word), {}).setdefault(word, []).append(i)
+    return table
+
+
+def _matching(table: dict[int, dict[str, list[int]]], word: str, offset: int, starts: bool) -> frozenset[int]:
+    """``offset +`` the phrases whose word (from ``table``) starts ``word`` (or ends it, when not ``starts``)."""
+    size = len(word)
+    return frozenset(
+        offset + i
+        for n, words in table.items()
+        if n <= size
+        for i in words.get(word[:n] if starts else word[size - n :], ())
+    )
 
 
 @tagger("c4")
@@ -76,38 +153,18 @@ class C4(Tagger):
         self.bad_phrases: tuple[str, ...] = ()
         if params.bad_words_path:
             self.bad_words, self.bad_phrases = load_bad_words(params.bad_words_path)
-        # phrases by the first two characters of their last word, which some word of the text must start with
-        self.phrases_by_key: dict[str, list[tuple[str, frozenset[str], str]]] = {}
-        for phrase in self.bad_phrases:
-            *_, last = parts = phrase.split(" ")
-            self.phrases_by_key.setdefault(last[:2], []).append((phrase, frozenset(parts[1:-1]), last))
-        self.phrase_keys = frozenset(self.phrases_by_key)
-        self.one_character_keys = any(len(key) == 1 for key in self.phrase_keys)
+        self.phrase_finder = PhraseFinder(self.bad_phrases)
 
     def has_bad_word(self, text: str, lowered: str) -> bool:
-        """A listed word is a whole whitespace word; a listed phrase is a substring (dolma's rules).
-
-        Scanning the text once per phrase is what made this the slowest C4 rule, so a phrase is searched only
-        when the words of the text allow it: its inner words must be words of the text and its last word the
-        start of one (a necessary condition, since the phrase's single spaces fall between words). A last word
-        of one character is keyed by that character, which a two-character word start never equals, so such
-        phrases are looked up by a word's first character too."""
+        """A listed word is a whole whitespace word; a listed phrase is a substring (dolma's rules), searched
+        for only when the words of the text allow it (:class:`PhraseFinder`)."""
         words = set(map(str.lower, analyse(text).word_counts))  # = set(lowered.split()): no letter lowers to a space
         if not self.bad_words.isdisjoint(words):
             return True
-        ordered: list[str] | None = None
-        starts = set(map(_FIRST_TWO, words))
-        if self.one_character_keys:
-            starts.update(map(_FIRST, list(starts)))
-        for key in self.phrase_keys.intersection(starts):
-            for phrase, inner, last in self.phrases_by_key[key]:
-                if not inner <= words:
-                    continue
-                ordered = sorted(words) if ordered is None else ordered
-                i = bisect_left(ordered, last)
-                if i < len(ordered) and ordered[i].startswith(last) and phrase in lowered:
-                    return True
-        return False
+        if not self.bad_phrases:
+            return False
+        phrases = self.phrase_finder.phrases
+        return any(phrases[i] in lowered for i in self.phrase_finder.candidates(words))
 
     def predict(self, doc: Document) -> dict[str, list[Span]]:
         text = doc.text
