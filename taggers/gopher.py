@@ -246,6 +246,23 @@ def _paragraphs(text: str) -> Counter[str]:
     return counts
 
 
+def _ranks(keys: Any) -> tuple[Any, Any]:
+    """``numpy.unique(keys, return_inverse=True, return_counts=True)`` without the unique values, a quarter
+    faster: the rank of each key among the distinct keys, and how often each distinct key occurs."""
+    import numpy as np
+
+    order = keys.argsort()
+    ordered = keys[order]
+    new = np.empty(len(keys), dtype=bool)
+    new[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    rank = np.cumsum(new)
+    rank -= 1
+    inverse = np.empty(len(keys), dtype=np.int64)
+    inverse[order] = rank
+    return inverse, np.diff(np.flatnonzero(np.append(new, True)))
+
+
 def ngram_fractions(words: list[str]) -> dict[str, float]:
     """dolma's n-gram statistics of one document (see :func:`batch_ngram_fractions`)."""
     return batch_ngram_fractions([words])[0]
@@ -289,9 +306,7 @@ def batch_ngram_fractions(
     word_chars = [max(c, 1) for c in (cum[starts[1:]] - cum[starts[:-1]]).tolist()]
     # level 1: a word is (document, word), so n-grams never match across documents
     hashes = np.fromiter(map(hash, chain.from_iterable(texts_words)), dtype=np.int64, count=total).view(np.uint64)
-    _, word_rank, word_counts = np.unique(
-        hashes + doc.view(np.uint64) * _DOCUMENT_MIX, return_inverse=True, return_counts=True
-    )
+    word_rank, word_counts = _ranks(hashes + doc.view(np.uint64) * _DOCUMENT_MIX)
     if distinct_words is None:
         distinct_words = [len(set(words)) for words in texts_words]
     if len(word_counts) != sum(distinct_words):  # two (document, word) pairs share a key: rank words exactly
@@ -299,7 +314,7 @@ def batch_ngram_fractions(
         vocabulary = dict.fromkeys(words)
         index = dict(zip(vocabulary, range(len(vocabulary)), strict=True))
         ids = np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=total)
-        _, word_rank, word_counts = np.unique(doc * len(index) + ids, return_inverse=True, return_counts=True)
+        word_rank, word_counts = _ranks(doc * len(index) + ids)
     n_word_ranks = len(word_counts)
     ranks = word_rank
     repeated = np.append(word_counts[word_rank] > 1, False)  # repeated[i]: the (n-1)-gram at i occurs twice+
@@ -314,7 +329,7 @@ def batch_ngram_fractions(
         repeated = np.zeros(total + 1, dtype=bool)
         if len(positions):
             keys = ranks[positions] * n_word_ranks + word_rank[positions + n - 1]  # < words², fits in int64
-            _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+            inverse, counts = _ranks(keys)
             per_position = counts[inverse]
             repeated[positions[per_position > 1]] = True
             ranks = np.zeros(total, dtype=np.int64)
