@@ -13,6 +13,7 @@ line offsets from the lower-cased text, which is longer than the original when i
 from __future__ import annotations
 
 import re
+from functools import reduce
 from itertools import accumulate, compress, filterfalse, repeat
 from operator import add, itemgetter, lt, methodcaller, not_, or_
 from typing import Any
@@ -70,25 +71,25 @@ class PhraseFinder:
         self.last_keys = frozenset(parts[-1][:3] for parts in split)
         self.first_keys = frozenset(parts[0][-3:] for parts in split)
         self.count = len(phrases)
-        self.known: dict[str, frozenset[int]] = {}
-        """Per word: ``i`` for each phrase ``i`` whose last word starts it, ``count + i`` for each whose first
-        word ends it (one set and one lookup per word; most words share the empty set)."""
+        self.known: dict[str, int] = {}
+        """Per word, a bit mask: bit ``i`` for each phrase ``i`` whose last word starts it, bit ``count + i``
+        for each whose first word ends it (an int: one lookup and one ``|`` per word, no object to collect)."""
 
     def candidates(self, words: set[str]) -> list[int]:
         """Indices of the phrases whose words allow them in a text with these (lower-cased) words."""
         try:
-            allowed = _NO_PHRASES.union(*map(self.known.get, words))
+            allowed = reduce(or_, map(self.known.get, words), 0)
         except TypeError:  # None: a word not seen yet
             if len(self.known) + len(words) > self.max_remembered:
                 self.known.clear()
             self.learn(list(filterfalse(self.known.__contains__, words)))
-            allowed = _NO_PHRASES.union(*map(self.known.__getitem__, words))
-        count = self.count
-        return sorted(i for i in allowed if i < count and count + i in allowed and self.inner[i] <= words)
+            allowed = reduce(or_, map(self.known.__getitem__, words), 0)
+        both = allowed & (allowed >> self.count)
+        return [i for i in range(both.bit_length()) if both >> i & 1 and self.inner[i] <= words]
 
     def learn(self, new: list[str]) -> None:
         """Remember which phrases each of the new words starts and ends (most: none, found in C)."""
-        self.known.update(zip(new, repeat(_NO_PHRASES)))
+        self.known.update(zip(new, repeat(0)))
         keys = self.last_keys
         hits = map(or_, map(keys.__contains__, map(_FIRST_THREE, new)), map(keys.__contains__, map(_FIRST_TWO, new)))
         starting = list(compress(new, map(or_, hits, map(keys.__contains__, map(_FIRST, new)))))
@@ -101,9 +102,6 @@ class PhraseFinder:
                 self.known[word] = found
 
 
-_NO_PHRASES: frozenset[int] = frozenset()
-
-
 def _by_length(words: list[str]) -> dict[int, dict[str, list[int]]]:
     """``{length: {word: [indices of the phrases with that word]}}``."""
     table: dict[int, dict[str, list[int]]] = {}
@@ -112,15 +110,16 @@ def _by_length(words: list[str]) -> dict[int, dict[str, list[int]]]:
     return table
 
 
-def _matching(table: dict[int, dict[str, list[int]]], word: str, offset: int, starts: bool) -> frozenset[int]:
-    """``offset +`` the phrases whose word (from ``table``) starts ``word`` (or ends it, when not ``starts``)."""
+def _matching(table: dict[int, dict[str, list[int]]], word: str, offset: int, starts: bool) -> int:
+    """A mask with bit ``offset + i`` for each phrase ``i`` whose word (from ``table``) starts ``word`` (or
+    ends it, when not ``starts``)."""
     size = len(word)
-    return frozenset(
-        offset + i
-        for n, words in table.items()
-        if n <= size
-        for i in words.get(word[:n] if starts else word[size - n :], ())
-    )
+    mask = 0
+    for n, words in table.items():
+        if n <= size:
+            for i in words.get(word[:n] if starts else word[size - n :], ()):
+                mask |= 1 << (offset + i)
+    return mask
 
 
 @tagger("c4")
