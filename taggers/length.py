@@ -26,5 +26,5 @@ class WhitespaceWords(Tagger):
         if not self.params.paragraphs:
             return {"length": document_span(text, len(text.split()))}
         # words never span a newline, so the document count is the sum of the paragraph counts
-        paragraphs = [(s, e, len(text[s:e].split())) for s, e in paragraph_bounds(text)]
+        paragraphs: list[Span] = [(s, e, len(text[s:e].split())) for s, e in paragraph_bounds(text)]
         return {"length": document_span(text, sum(p[2] for p in paragraphs)), "paragraph": paragraphs}
