@@ -77,13 +77,12 @@ class PhraseFinder:
 
     def candidates(self, words: set[str]) -> list[int]:
         """Indices of the phrases whose words allow them in a text with these (lower-cased) words."""
-        try:
-            allowed = reduce(or_, map(self.known.get, words), 0)
-        except TypeError:  # None: a word not seen yet
+        allowed = reduce(or_, filter(None, map(self.known.get, words, repeat(-1))), 0)  # most masks are 0
+        if allowed < 0:  # -1: a word not seen yet
             if len(self.known) + len(words) > self.max_remembered:
                 self.known.clear()
             self.learn(list(filterfalse(self.known.__contains__, words)))
-            allowed = reduce(or_, map(self.known.__getitem__, words), 0)
+            allowed = reduce(or_, filter(None, map(self.known.__getitem__, words)), 0)
         both = allowed & (allowed >> self.count)
         return [i for i in range(both.bit_length()) if both >> i & 1 and self.inner[i] <= words]
 
