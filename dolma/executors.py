@@ -27,6 +27,28 @@ Report = Callable[[int, int], None]
 """``report(documents, bytes)``: a task's progress since its previous report."""
 
 
+class ProgressCounter:
+    """Accumulates a task's progress and passes it to ``report`` every ``every`` documents, so reporting
+    (a queue put in a pool worker) stays off the per-document path."""
+
+    def __init__(self, report: Report, every: int = 5_000) -> None:
+        self.report = report
+        self.every = every
+        self.docs = 0
+        self.bytes = 0
+
+    def add(self, nbytes: int) -> None:
+        self.docs += 1
+        self.bytes += nbytes
+        if self.docs >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.docs or self.bytes:
+            self.report(self.docs, self.bytes)
+            self.docs = self.bytes = 0
+
+
 @dataclass
 class TaskResult:
     counters: dict[str, int] = field(default_factory=dict)

@@ -13,9 +13,7 @@ from typing import Any
 from dolma import io, registry
 from dolma.documents import AttributeRow, BadLines, Document, encode_line, read_documents
 from dolma.errors import DolmaError
-from dolma.executors import Report, TaskResult
-
-REPORT_EVERY = 5_000
+from dolma.executors import ProgressCounter, Report, TaskResult
 
 
 def score_of(value: Any) -> float:
@@ -63,7 +61,8 @@ class TagTask:
             for out in self.attribute_outputs
         ]  # fmt: skip
         bad = BadLines() if self.skip_bad_lines else None
-        docs = nbytes = unreported_docs = unreported_bytes = 0
+        docs = nbytes = 0
+        progress = ProgressCounter(report)
         batch: list[Document] = []
         with ExitStack() as stack:
             writers = [stack.enter_context(io.atomic_write(out.path)) for out in self.attribute_outputs]
@@ -91,16 +90,12 @@ class TagTask:
                 batch.append(doc)
                 docs += 1
                 nbytes += size
-                unreported_docs += 1
-                unreported_bytes += size
+                progress.add(size)
                 if len(batch) >= self.batch_size:
                     flush()
-                if unreported_docs >= REPORT_EVERY:
-                    report(unreported_docs, unreported_bytes)
-                    unreported_docs = unreported_bytes = 0
             if batch:
                 flush()
-        report(unreported_docs, unreported_bytes)
+        progress.flush()
         counters = {"files": 1, "documents": docs, "bytes": nbytes}
         notes: list[str] = []
         if bad is not None and bad.count:

@@ -23,13 +23,11 @@ import numpy as np
 from dolma import io
 from dolma.documents import BadLines
 from dolma.errors import InputError
-from dolma.executors import Report, TaskResult
+from dolma.executors import ProgressCounter, Report, TaskResult
 from mixers.filters import DocumentFilter, compile_path
 from mixers.sampling import HASH_BINS, Sampler, hash_bin
 from mixers.spans import SpanError, SpanRule, apply_replacements
 from mixers.writer import PartWriter
-
-REPORT_EVERY = 5_000
 
 
 @dataclass(frozen=True)
@@ -274,7 +272,7 @@ class _RunState:
         discard = spec.discard_fields
         provenance_name = os.path.basename(task.document_path)
         add = self.tally.add
-        unreported_docs = unreported_bytes = 0
+        progress = ProgressCounter(report)
         for lineno, line in _lines(task.document_path):
             nbytes = len(line) + 1
             try:
@@ -296,11 +294,7 @@ class _RunState:
             tokens = word_count(text)
             source = doc.get("source")
             source = source if type(source) is str else ""
-            unreported_docs += 1
-            unreported_bytes += nbytes
-            if unreported_docs >= REPORT_EVERY:
-                report(unreported_docs, unreported_bytes)
-                unreported_docs = unreported_bytes = 0
+            progress.add(nbytes)
             add("in", source, tokens, nbytes)
             rule = rule_of(doc) if has_filter else None
             if rule is not None:
@@ -366,7 +360,7 @@ class _RunState:
                     f"{attr_path}:{extra[0]}: more rows than documents in {task.document_path} "
                     "(an attribute file must have one line per document line)"
                 )
-        report(unreported_docs, unreported_bytes)
+        progress.flush()
 
     def record(self, parts: list[Any]) -> dict[str, Any]:
         """What the driver needs from this task: counts (overall and per source) and the parts written."""

@@ -38,10 +38,9 @@ from dolma import io
 from dolma.dedup.bloom import BloomFilter, memory_check, plan_size
 from dolma.documents import BadLines, encode_line, iter_decoded, read_documents, round_score
 from dolma.errors import ConfigError, InputError
-from dolma.executors import Report, TaskResult
+from dolma.executors import ProgressCounter, Report, TaskResult
 
 _xxh64 = xxhash.xxh3_64_intdigest
-REPORT_EVERY = 5_000
 
 WORDS = re.compile(r"\w+(?:[.,'’:]\w+)*|[^\w\s]")
 """Word units in the spirit of Unicode word segmentation (dolma's ``uniseg`` tokens): words, numbers such as
@@ -422,7 +421,8 @@ class KeyTask:
         bad = BadLines() if self.skip_bad_lines else None
         keys = ShardKeys(self.spec)
         ids: list[str] = []
-        docs = nbytes = pending_docs = pending_bytes = missing = 0
+        docs = nbytes = missing = 0
+        progress = ProgressCounter(report)
         gc_was_enabled = gc.isenabled()
         gc.disable()  # millions of short-lived strings: the collector would rescan the id list each time
         try:
@@ -432,22 +432,14 @@ class KeyTask:
                     add(len(ids), doc.text, None)
                     ids.append(doc.id)
                     nbytes += size
-                    pending_docs += 1
-                    pending_bytes += size
-                    if pending_docs >= REPORT_EVERY:
-                        report(pending_docs, pending_bytes)
-                        pending_docs = pending_bytes = 0
+                    progress.add(size)
             else:
                 for doc_id, text, key, size in iter_keyed(self.document_path, self.spec, bad):
                     keys.add_document(len(ids), text, key)
                     missing += key is None
                     ids.append(doc_id)
                     nbytes += size
-                    pending_docs += 1
-                    pending_bytes += size
-                    if pending_docs >= REPORT_EVERY:
-                        report(pending_docs, pending_bytes)
-                        pending_docs = pending_bytes = 0
+                    progress.add(size)
             docs = len(ids)
             arrays = keys.arrays()
             arrays["ids"] = np.frombuffer(msgspec.msgpack.encode(ids), dtype=np.uint8)
@@ -456,7 +448,7 @@ class KeyTask:
             if gc_was_enabled:
                 gc.enable()
         save_arrays(self.key_path, arrays)
-        report(pending_docs, pending_bytes)
+        progress.flush()
         counters = {"files": 1, "documents": docs, "bytes": nbytes, "keys": len(arrays["hashes"])}
         if self.spec.mode == "documents" and missing:
             counters["documents_without_key"] = missing

@@ -40,7 +40,7 @@ from dolma.config import Strict
 from dolma.dedup.clusters import component_sizes, components, keepers
 from dolma.documents import BadLines, encode_line, read_attributes, read_documents
 from dolma.errors import ConfigError, InputError
-from dolma.executors import Report, TaskResult
+from dolma.executors import ProgressCounter, Report, TaskResult
 
 FORMAT = "dolma-toolkit-minhash-v1"
 EMPTY = np.uint64(1 << 32)
@@ -359,7 +359,8 @@ class SignatureTask:
         bands: list[np.ndarray] = []
         empties: list[np.ndarray] = []
         texts: list[str] = []
-        nbytes = pending_docs = pending_bytes = chunk_chars = 0
+        nbytes = chunk_chars = 0
+        progress = ProgressCounter(report, every=REPORT_EVERY)
 
         def flush() -> None:
             sig, empty, shingles = signer.signatures_and_shingles(texts, keep_shingles=self.verify == "exact")
@@ -378,17 +379,13 @@ class SignatureTask:
             texts.append(doc.text)
             chunk_chars += len(doc.text)
             nbytes += size
-            pending_docs += 1
-            pending_bytes += size
+            progress.add(size)
             if len(texts) >= CHUNK_DOCS or chunk_chars >= CHUNK_CHARS:
                 flush()
                 chunk_chars = 0
-            if pending_docs >= REPORT_EVERY:
-                report(pending_docs, pending_bytes)
-                pending_docs = pending_bytes = 0
         if texts:
             flush()
-        report(pending_docs, pending_bytes)
+        progress.flush()
         columns = self._columns(ids, lines, lengths, bands, empties, sigs, sets)
         meta = {**self.hashing.meta(), "shard": self.document_path}
         write_table(self.signature_path, columns, meta)
