@@ -208,7 +208,9 @@ def test_unedited_documents_pass_through_byte_for_byte(tmp_path):
     assert gzip.decompress(open(shards(root / "out")[0], "rb").read()) == b"".join(lines)
 
 
-def test_parquet_output_reads_back(tmp_path):
+def test_parquet_output_reads_back(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     corpus(tmp_path, files=2)
     assert mix(tmp_path, [stream(tmp_path, output={"format": "parquet"}, **FILTERED)], "--processes", "2") == 0
     import pyarrow.parquet as pq
@@ -216,9 +218,11 @@ def test_parquet_output_reads_back(tmp_path):
     files = shards(tmp_path / "out", ext=".parquet")
     table = pq.read_table(files)
     assert table.num_rows == manifest(tmp_path / "out")["streams"][0]["counts"]["written"]["documents"] > 0
-    datasets = pytest.importorskip("datasets")
-    loaded = datasets.load_dataset("parquet", data_files=files, split="train")
+    import datasets
+
+    loaded = datasets.load_dataset("parquet", data_files=files, split="train", cache_dir=str(tmp_path / "hf"))
     assert loaded.num_rows == table.num_rows
+    assert loaded[0]["id"] == table.column("id")[0].as_py() and loaded[0]["text"] == table.column("text")[0].as_py()
 
 
 def test_bad_expression_is_refused_before_any_work(tmp_path, capsys):
