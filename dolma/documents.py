@@ -52,10 +52,6 @@ class AttributeRow(msgspec.Struct, omit_defaults=True):
     source: str | None = None
 
 
-class IdRow(msgspec.Struct):
-    id: str
-
-
 _document_decoder = msgspec.json.Decoder(Document)
 _attribute_decoder = msgspec.json.Decoder(AttributeRow)
 _encoder = msgspec.json.Encoder()
