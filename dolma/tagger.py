@@ -41,6 +41,10 @@ class Tagger:
 
     Params: ClassVar[type[TaggerParams]] = TaggerParams
     name: ClassVar[str] = ""
+    exact_scores: ClassVar[bool] = False
+    """True when every score :meth:`predict` returns is already a float with at most 5 decimals (a count or
+    a flag as ``1.0``, not ``1``): the runtime then writes the spans as they are instead of rounding each one,
+    which counts for taggers with many spans a document (c4's line spans)."""
 
     def __init__(self, params: TaggerParams) -> None:
         self.params: Any = params

@@ -74,10 +74,14 @@ class TagTask:
                         result = tagger.predict_batch(batch)
                         if len(result) != len(batch):
                             raise DolmaError(f"tagger {name!r} returned {len(result)} results for {len(batch)} docs")
-                        results.append((prefix, result))
+                        results.append((prefix, result, tagger.exact_scores))
                     for i, doc in enumerate(batch):
-                        attributes: dict[str, list[list[float]]] = {}
-                        for prefix, result in results:
+                        attributes: dict[str, Any] = {}
+                        for prefix, result, exact in results:
+                            if exact:
+                                for key, spans in result[i].items():
+                                    attributes[prefix + key] = spans
+                                continue
                             for key, spans in result[i].items():
                                 # the common float case inline: a call per span costs more than the rounding
                                 attributes[prefix + key] = [

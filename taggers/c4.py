@@ -137,6 +137,8 @@ class C4(Tagger):
     flags.
     """
 
+    exact_scores = True
+
     class Params(TaggerParams):
         bad_words_path: str | None = None
         """A file of bad words and phrases, one a line (local or s3://); without it there is no has_naughty_word."""
@@ -199,8 +201,8 @@ class C4(Tagger):
             "lines_with_too_few_words": too_few,
             "lines_with_javascript": javascript,
             "lines_with_policy": policy,
-            "line_count": [(0, size, len(lines))],
-            "sentence_count": [(0, size, sentences)],
+            "line_count": [(0, size, float(len(lines)))],
+            "sentence_count": [(0, size, float(sentences))],
         }
         out["has_curly_brace"] = whole if "{" in text else []
         out["has_lorem_ipsum"] = whole if "lorem ipsum" in lowered else []

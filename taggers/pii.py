@@ -158,6 +158,8 @@ class Pii(Tagger):
     replacing the spans (e.g. ``|||EMAIL_ADDRESS|||``).
     """
 
+    exact_scores = True
+
     def predict(self, doc: Document) -> dict[str, list[Span]]:
         text = doc.text
         size = len(text)
@@ -166,9 +168,9 @@ class Pii(Tagger):
         total = 0
         for kind, spans in found.items():
             out[kind] = [(s, e, 1.0) for s, e in spans]
-            out[f"{kind}_count"] = [(0, size, len(spans))]
+            out[f"{kind}_count"] = [(0, size, float(len(spans)))]
             total += len(spans)
-        out["doc_count"] = [(0, size, total)]
+        out["doc_count"] = [(0, size, float(total))]
         words = len(text.split()) if total else 0
-        out["doc"] = [(0, size, total / words if words else 0.0)]
+        out["doc"] = [(0, size, round(total / words, 5) if words else 0.0)]
         return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -227,6 +228,7 @@ def test_tag_on_s3(s3_bucket):
 
 
 COUNTING_PLUGIN = """
+import json
 import os
 from dolma import Tagger, TaggerParams, tagger
 
@@ -322,3 +324,31 @@ def test_killed_worker_leaves_no_partial_output_and_rerun_matches_clean_run(tmp_
     for f in range(4):
         rel = f"attributes/slow_length/part/{f:03d}.jsonl.gz"
         assert open(crashed / rel, "rb").read() == open(clean / rel, "rb").read()
+
+
+def test_exact_scores_are_written_as_given_and_others_rounded(tmp_path):
+    plugin = tmp_path / "scores.py"
+    plugin.write_text(
+        "from dolma import Tagger, tagger\n"
+        "@tagger('given')\n"
+        "class Given(Tagger):\n"
+        "    exact_scores = True\n"
+        "    def predict(self, doc):\n"
+        "        return {'v': [(0, 1, 0.123456)]}\n"  # trusted as given: not rounded, to show it
+        "@tagger('rounded')\n"
+        "class Rounded(Tagger):\n"
+        "    def predict(self, doc):\n"
+        "        return {'v': [(0, 1, 1 / 3)], 'n': [(0, 1, 2)]}\n"
+    )
+    write_docs(f"{tmp_path}/documents/a.jsonl", make_docs(3))
+    config = {
+        "documents": [f"{tmp_path}/documents/a.jsonl"],
+        "experiment": "e",
+        "processes": 1,
+        "taggers": ["given", "rounded"],
+        "tagger_modules": [str(plugin)],
+    }
+    (tmp_path / "tag.json").write_text(json.dumps(config))
+    assert main(["tag", "-c", str(tmp_path / "tag.json")]) == 0
+    lines = io.read_bytes(f"{tmp_path}/attributes/e/a.jsonl").splitlines()
+    assert b'"e__given__v":[[0,1,0.123456]],"e__rounded__v":[[0,1,0.33333]],"e__rounded__n":[[0,1,2.0]]' in lines[0]

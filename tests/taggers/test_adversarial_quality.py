@@ -79,3 +79,15 @@ def test_every_key_on_every_row_through_dolma_tag(tmp_path) -> None:
     keys = [set(row["attributes"]) for row in rows]
     assert all(k == keys[0] for k in keys)
     assert {"q__gopher_repetition__fraction_of_characters_in_duplicate_10grams", "q__c4__has_naughty_word"} <= keys[0]
+
+
+@pytest.mark.parametrize("cls", [cls for cls in TAGGERS if cls.exact_scores], ids=lambda c: c.name)
+def test_exact_score_taggers_return_floats_already_rounded(cls: type) -> None:
+    """``dolma tag`` writes an ``exact_scores`` tagger's spans without rounding them, so every score must
+    already be a float with at most 5 decimals (an int would be written as ``1``, not dolma's ``1.0``)."""
+    tagger = cls(cls.Params())
+    texts = [*ADVERSARIAL.values(), "", "Call 415-555-2671 or mail a@b.org.\nshort\n1.2.3.4 of 7 words " * 3]
+    for text in texts:
+        for key, spans in tagger.predict(Document(id="x", text=text)).items():
+            for _start, _end, score in spans:
+                assert type(score) is float and score == round(score, 5), (key, score)
