@@ -13,6 +13,7 @@ line offsets from the lower-cased text, which is longer than the original when i
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from functools import reduce
 from itertools import accumulate, compress, filterfalse, repeat
 from operator import add, itemgetter, lt, methodcaller, not_, or_
@@ -47,20 +48,22 @@ def load_bad_words(path: str) -> tuple[frozenset[str], tuple[str, ...]]:
     return frozenset(e for e in entries if " " not in e), tuple(e for e in entries if " " in e)
 
 
-class PhraseFinder:
-    """Which listed phrases (of two words or more) a lower-cased text can contain, told by its words,
-    remembering per word what it allows (words recur from text to text: most are looked up, not worked out).
+class BadWordFinder:
+    """Whether a text holds a listed word or phrase, told by its distinct words as spelt, with what each word
+    allows remembered across texts (words recur from text to text: most are looked up, not worked out, and
+    a text costs one dictionary lookup per distinct word, without lower-casing it).
 
-    A phrase ``w1 w2 ... wk`` inside a text has single spaces between its words, where whitespace splits the
-    text: ``w2 .. w(k-1)`` are words of the text, ``wk`` starts one and ``w1`` ends one. So a phrase is
-    searched for in the text only when its inner words are words of the text, some word starts with its last
-    word and some word ends with its first word: scanning the text once per phrase is what made this the
-    slowest C4 rule."""
+    A listed word is a whole whitespace word of the lower-cased text. A phrase ``w1 w2 ... wk`` inside a text
+    has single spaces between its words, where whitespace splits the text: ``w2 .. w(k-1)`` are words of the
+    text, ``wk`` starts one and ``w1`` ends one. So a phrase is searched for in the text only when its inner
+    words are words of the text, some word starts with its last word and some word ends with its first word:
+    scanning the text once per phrase is what made this the slowest C4 rule."""
 
     max_remembered = 1 << 17
     """Words remembered (then forgotten all at once): a bound on memory, a few tens of MB."""
 
-    def __init__(self, phrases: tuple[str, ...]) -> None:
+    def __init__(self, words: frozenset[str], phrases: tuple[str, ...]) -> None:
+        self.words = words
         self.phrases = phrases
         split = [phrase.split(" ") for phrase in phrases]
         self.inner = [frozenset(parts[1:-1]) for parts in split]
@@ -71,34 +74,51 @@ class PhraseFinder:
         self.last_keys = frozenset(parts[-1][:3] for parts in split)
         self.first_keys = frozenset(parts[0][-3:] for parts in split)
         self.count = len(phrases)
+        self.phrase_bits = (1 << self.count) - 1
+        self.listed_bit = 1 << (2 * self.count)
         self.known: dict[str, int] = {}
-        """Per word, a bit mask: bit ``i`` for each phrase ``i`` whose last word starts it, bit ``count + i``
-        for each whose first word ends it (an int: one lookup and one ``|`` per word, no object to collect)."""
+        """Per word as spelt, a bit mask: bit ``i`` for each phrase ``i`` whose last word starts it, bit
+        ``count + i`` for each whose first word ends it, bit ``2 * count`` when it is a listed word (an int:
+        one lookup and one ``|`` per word, no object to collect)."""
 
-    def candidates(self, words: set[str]) -> list[int]:
-        """Indices of the phrases whose words allow them in a text with these (lower-cased) words."""
+    def found(self, words: Collection[str], lowered: str) -> bool:
+        """True when the text ``lowered`` (lower-cased), whose distinct whitespace words as spelt are
+        ``words``, holds a listed word or phrase."""
         allowed = reduce(or_, filter(None, map(self.known.get, words, repeat(-1))), 0)  # most masks are 0
         if allowed < 0:  # -1: a word not seen yet
             if len(self.known) + len(words) > self.max_remembered:
                 self.known.clear()
             self.learn(list(filterfalse(self.known.__contains__, words)))
             allowed = reduce(or_, filter(None, map(self.known.__getitem__, words)), 0)
-        both = allowed & (allowed >> self.count)
-        return [i for i in range(both.bit_length()) if both >> i & 1 and self.inner[i] <= words]
+        if allowed & self.listed_bit:
+            return True
+        both = allowed & (allowed >> self.count) & self.phrase_bits
+        if not both:
+            return False
+        lowered_words = set(map(str.lower, words))  # = set(lowered.split()): no letter lowers to a space
+        candidates = [i for i in range(both.bit_length()) if both >> i & 1 and self.inner[i] <= lowered_words]
+        return any(self.phrases[i] in lowered for i in candidates)
 
     def learn(self, new: list[str]) -> None:
-        """Remember which phrases each of the new words starts and ends (most: none, found in C)."""
+        """Remember whether each new word is listed and which phrases it starts and ends (most: none, found
+        in C)."""
         self.known.update(zip(new, repeat(0)))
+        low = list(map(str.lower, new))
+        for word in compress(new, map(self.words.__contains__, low)):
+            self.known[word] = self.listed_bit
+        if not self.phrases:
+            return
         keys = self.last_keys
-        hits = map(or_, map(keys.__contains__, map(_FIRST_THREE, new)), map(keys.__contains__, map(_FIRST_TWO, new)))
-        starting = list(compress(new, map(or_, hits, map(keys.__contains__, map(_FIRST, new)))))
+        hits = map(or_, map(keys.__contains__, map(_FIRST_THREE, low)), map(keys.__contains__, map(_FIRST_TWO, low)))
+        starting = compress(range(len(new)), map(or_, hits, map(keys.__contains__, map(_FIRST, low))))
         keys = self.first_keys
-        hits = map(or_, map(keys.__contains__, map(_LAST_THREE, new)), map(keys.__contains__, map(_LAST_TWO, new)))
-        ending = list(compress(new, map(or_, hits, map(keys.__contains__, map(_LAST, new)))))
-        for word in dict.fromkeys(starting + ending):
+        hits = map(or_, map(keys.__contains__, map(_LAST_THREE, low)), map(keys.__contains__, map(_LAST_TWO, low)))
+        ending = compress(range(len(new)), map(or_, hits, map(keys.__contains__, map(_LAST, low))))
+        for i in set(starting).union(ending):
+            word = low[i]
             found = _matching(self.by_last, word, 0, True) | _matching(self.by_first, word, self.count, False)
             if found:
-                self.known[word] = found
+                self.known[new[i]] |= found
 
 
 def _by_length(words: list[str]) -> dict[int, dict[str, list[int]]]:
@@ -149,29 +169,16 @@ class C4(Tagger):
 
     def __init__(self, params: Any) -> None:
         super().__init__(params)
-        self.bad_words: frozenset[str] = frozenset()
-        self.bad_phrases: tuple[str, ...] = ()
+        self.bad_words: BadWordFinder | None = None
         if params.bad_words_path:
-            self.bad_words, self.bad_phrases = load_bad_words(params.bad_words_path)
-        self.phrase_finder = PhraseFinder(self.bad_phrases)
-
-    def has_bad_word(self, text: str, lowered: str) -> bool:
-        """A listed word is a whole whitespace word; a listed phrase is a substring (dolma's rules), searched
-        for only when the words of the text allow it (:class:`PhraseFinder`)."""
-        words = set(map(str.lower, analyse(text).word_counts))  # = set(lowered.split()): no letter lowers to a space
-        if not self.bad_words.isdisjoint(words):
-            return True
-        if not self.bad_phrases:
-            return False
-        phrases = self.phrase_finder.phrases
-        return any(phrases[i] in lowered for i in self.phrase_finder.candidates(words))
+            self.bad_words = BadWordFinder(*load_bad_words(params.bad_words_path))
 
     def predict(self, doc: Document) -> dict[str, list[Span]]:
         text = doc.text
         size = len(text)
         lowered = text.lower()
         min_words = self.params.min_words_per_line
-        analysis = analyse(text) if self.bad_words or self.bad_phrases else analysed(text)
+        analysis = analyse(text) if self.bad_words else analysed(text)
         lines = text.split("\n") if analysis is None else analysis.lines
         # the line loop runs in C (map/compress) because it visits every line of every document
         bounds = list(accumulate(map(add, map(len, lines), repeat(1)), initial=0))
@@ -208,6 +215,6 @@ class C4(Tagger):
         out["has_lorem_ipsum"] = whole if "lorem ipsum" in lowered else []
         out["has_javascript"] = whole if check_javascript else []
         out["has_too_few_sentences"] = whole if sentences < self.params.min_sentences else []
-        if self.bad_words or self.bad_phrases:
-            out["has_naughty_word"] = whole if self.has_bad_word(text, lowered) else []
+        if self.bad_words is not None:  # a listed word is a whole whitespace word, a phrase a substring (dolma's rules)
+            out["has_naughty_word"] = whole if self.bad_words.found(analyse(text).word_counts.keys(), lowered) else []
         return out
