@@ -75,8 +75,10 @@ Taggers only score: copy these into the mixer's filters (``docs/taggers.md`` sho
 
 
 def _doc(text: str, values: dict[str, float]) -> dict[str, list[Span]]:
-    """Each value as a document span: ``{name: [(0, len(text), value)]}``, built in C (no Python-level loop)."""
-    spans = zip(repeat(0), repeat(len(text)), values.values())
+    """Each value, as a float rounded to the 5 decimals attribute files keep, as a document span:
+    ``{name: [(0, len(text), value)]}``, built in C (no Python-level loop)."""
+    scores = map(round, map(float, values.values()), repeat(5))
+    spans = zip(repeat(0), repeat(len(text)), scores)
     return dict(zip(values, map(list, zip(spans)), strict=True))
 
 
@@ -146,6 +148,8 @@ class GopherQuality(Tagger):
     symbol_to_word_ratio <= 0.1; bullet lines <= 0.9; ellipsis lines <= 0.3; alpha words >= 0.8;
     distinct_stop_word_count >= 2. See ``PUBLISHED_THRESHOLDS``.
     """
+
+    exact_scores = True
 
     class Params(TaggerParams):
         stop_words: tuple[str, ...] = STOP_WORDS
@@ -374,6 +378,8 @@ class GopherRepetition(Tagger):
     characters; top 2/3/4-grams <= 0.20/0.18/0.16; duplicate 5..10-grams <= 0.15, 0.14, 0.13, 0.12, 0.11,
     0.10. See ``PUBLISHED_THRESHOLDS``.
     """
+
+    exact_scores = True
 
     def predict(self, doc: Document) -> dict[str, list[Span]]:
         return self.predict_batch([doc])[0]
