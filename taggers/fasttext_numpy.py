@@ -1,0 +1,535 @@
+"""fastText supervised prediction in numpy: the same labels and probabilities as fastText 0.9.2's ``predict``,
+several times faster on a corpus.
+
+fastText spends nearly all of a prediction summing, for every token, the input rows of the word and of each of
+its character n-grams. Tokens repeat (Zipf), so this module keeps the summed row vector of every distinct token
+it has seen (bounded: the cache is cleared past ``MAX_CACHED_TOKENS``), computes the n-gram ids of a batch's new
+tokens in one vectorised pass (FNV-1a over byte windows), and scores a whole batch with one matrix product and
+a few array operations over the label tree. The model file is read here (its format is fastText's
+``FastText::saveModel``); models it cannot reproduce exactly (other losses, word n-grams, a quantized output
+layer, unsupervised models, a file that does not parse to the byte) make :func:`load` return None, and callers
+keep using the ``fasttext`` module.
+
+Reproduced from fastText's source, step by step: the tokenizer (runs of bytes other than space, ``\\n``, ``\\r``,
+``\\t``, ``\\v``, ``\\f``, ``\\0``, plus the end-of-sentence token ``</s>``), label tokens skipped, subword ids
+(FNV-1a 32-bit over sign-extended bytes, modulo ``bucket``, mapped through the pruning index), the hidden
+vector as the mean of the input rows, the hierarchical-softmax tree search with its pruning bound and
+``log(p + 1e-5)`` scores in float32, and softmax's ``log``/``exp`` round trip (fastText returns ``p + 1e-5``).
+The hidden vector is summed in float64 per token rather than in float32 row by row, so probabilities differ
+from fastText's by rounding only (about 1e-7, more on very long texts).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import re
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+MAGIC = 793712314
+VERSION = 12
+LOSS_HS = 1
+LOSS_SOFTMAX = 3
+MODEL_SUPERVISED = 3
+LABEL_PREFIX = "__label__"
+EOS = "</s>"
+KSUB = 256
+FNV_OFFSET = 2166136261
+FNV_PRIME = 16777619
+MAX_CACHED_TOKENS = 500_000
+MAX_CACHE_BYTES = 256 << 20
+"""The token cache is cleared when it holds more tokens than either bound allows (vectors are float32)."""
+
+_TOKEN = re.compile("[^ \n\r\t\v\f\0]+")
+PYTHON_ONLY_SEPARATORS = (
+    "\x00\x1c\x1d\x1e\x1f\x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+)
+"""Where ``str.split()`` and fastText disagree: the characters only one of them splits on (``\0`` for fastText,
+the rest for Python). A text without any of them is tokenized by the much faster ``str.split()``."""
+_ASCII_ONLY_SEPARATORS = PYTHON_ONLY_SEPARATORS[:5]
+_DISAGREEMENT = re.compile(f"[{PYTHON_ONLY_SEPARATORS}]")
+_SIGN_EXTENDED = np.array([b if b < 128 else b + 0xFFFFFF00 for b in range(256)], dtype=np.uint32)
+_END_OF_LINE = "\x00"
+"""Cache key (row 0) of the end-of-sentence token fastText appends to every line: ``\0`` separates words for
+fastText, so no word is this."""
+
+
+def tokens(text: str) -> list[str]:
+    """fastText's words of ``text`` (``Dictionary::readWord``): maximal runs of characters other than space,
+    ``\n``, ``\r``, ``\t``, ``\v``, ``\f`` and ``\0``."""
+    if text.isascii():
+        if not any(separator in text for separator in _ASCII_ONLY_SEPARATORS):
+            return text.split()
+    elif not _DISAGREEMENT.search(text):
+        return text.split()
+    return _TOKEN.findall(text)
+
+
+def _batch_words(texts: Sequence[str]) -> list[str]:
+    """The words of every text, each text's followed by the end-of-line key. One ``str.split()`` of the texts
+    joined by the key does it when Python splits them as fastText does, else each text goes on its own."""
+    joined = f" {_END_OF_LINE} ".join(texts) + f" {_END_OF_LINE}"
+    if (
+        joined.count(_END_OF_LINE) == len(texts)
+        and not any(separator in joined for separator in _ASCII_ONLY_SEPARATORS[1:])
+        and (joined.isascii() or not any(_DISAGREEMENT.search(text) for text in texts if not text.isascii()))
+    ):
+        return joined.split()
+    words: list[str] = []
+    for text in texts:
+        words += tokens(text)
+        words.append(_END_OF_LINE)
+    return words
+
+
+class Predictions(NamedTuple):
+    """A batch's predictions: ``probabilities[i, j]`` is label ``j``'s probability for text ``i`` as fastText
+    returns it (0 where fastText returns nothing: below the threshold or beyond the ``k`` best), ``top[i]`` the
+    column of the most probable returned label (-1 if none)."""
+
+    probabilities: np.ndarray
+    top: np.ndarray
+
+
+class _Unsupported(Exception):
+    """The file is not a model this module reproduces exactly."""
+
+
+class _Reader:
+    """Little-endian fields read in order from the model file's bytes."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def take(self, size: int) -> bytes:
+        if size < 0 or self.pos + size > len(self.data):
+            raise _Unsupported("truncated")
+        chunk = self.data[self.pos : self.pos + size]
+        self.pos += size
+        return chunk
+
+    def scalar(self, fmt: str) -> int | float:
+        (value,) = struct.unpack("<" + fmt, self.take(struct.calcsize(fmt)))
+        return value
+
+    def int(self, fmt: str) -> int:
+        return int(self.scalar(fmt))
+
+    def array(self, dtype: str, count: int) -> np.ndarray:
+        kind = np.dtype(dtype).newbyteorder("<")
+        return np.frombuffer(self.take(count * kind.itemsize), dtype=kind).astype(kind.newbyteorder("="))
+
+    def cstring(self) -> bytes:
+        end = self.data.find(b"\0", self.pos)
+        if end < 0:
+            raise _Unsupported("truncated")
+        word = self.data[self.pos : end]
+        self.pos = end + 1
+        return word
+
+
+@dataclass(frozen=True)
+class _ProductQuantizer:
+    """fastText's product quantizer: ``nsubq`` sub-vectors of ``dsub`` dimensions (``lastdsub`` for the last),
+    each one of 256 centroids."""
+
+    dim: int
+    nsubq: int
+    dsub: int
+    lastdsub: int
+    centroids: np.ndarray
+
+    @classmethod
+    def read(cls, reader: _Reader) -> _ProductQuantizer:
+        dim, nsubq, dsub, lastdsub = (reader.int("i") for _ in range(4))
+        if dim <= 0 or nsubq <= 0 or dsub <= 0 or not 0 < lastdsub <= dsub or (nsubq - 1) * dsub + lastdsub != dim:
+            raise _Unsupported("product quantizer sizes")
+        return cls(dim, nsubq, dsub, lastdsub, reader.array("f4", dim * KSUB))
+
+    def centroid_table(self, m: int) -> np.ndarray:
+        """The 256 centroids of sub-quantizer ``m`` as rows (fastText's ``get_centroids(m, i)``)."""
+        if m == self.nsubq - 1:
+            start = m * KSUB * self.dsub
+            return self.centroids[start : start + KSUB * self.lastdsub].reshape(KSUB, self.lastdsub)
+        return self.centroids[m * KSUB * self.dsub : (m + 1) * KSUB * self.dsub].reshape(KSUB, self.dsub)
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        """Rows of ``nsubq`` codes each -> float32 vectors of ``dim``."""
+        out = np.empty((len(codes), self.dim), dtype=np.float32)
+        for m in range(self.nsubq):
+            out[:, m * self.dsub : m * self.dsub + (self.lastdsub if m == self.nsubq - 1 else self.dsub)] = (
+                self.centroid_table(m)[codes[:, m]]
+            )
+        return out
+
+
+class _InputMatrix:
+    """Input rows, dense or product-quantized (optionally with quantized norms), decoded on demand."""
+
+    def __init__(self, reader: _Reader, quantized: bool, dim: int) -> None:
+        self.dense: np.ndarray | None = None
+        self.pq: _ProductQuantizer | None = None
+        self.norm_pq: _ProductQuantizer | None = None
+        if not quantized:
+            rows, cols = reader.int("q"), reader.int("q")
+            if rows < 0 or cols != dim:
+                raise _Unsupported("input matrix sizes")
+            self.rows = rows
+            self.dense = reader.array("f4", rows * cols).reshape(rows, cols)
+            return
+        qnorm = reader.int("B")
+        rows, cols, codesize = reader.int("q"), reader.int("q"), reader.int("i")
+        if qnorm not in (0, 1) or rows < 0 or cols != dim:
+            raise _Unsupported("quantized input sizes")
+        codes = reader.array("u1", codesize)
+        self.pq = _ProductQuantizer.read(reader)
+        if self.pq.dim != dim or codesize != rows * self.pq.nsubq:
+            raise _Unsupported("quantized input sizes")
+        self.rows = rows
+        self.codes = codes.reshape(rows, self.pq.nsubq)
+        if qnorm:
+            self.norm_codes = reader.array("u1", rows)
+            self.norm_pq = _ProductQuantizer.read(reader)
+            if self.norm_pq.dim != 1 or self.norm_pq.nsubq != 1:
+                raise _Unsupported("norm quantizer sizes")
+
+    def take(self, ids: np.ndarray) -> np.ndarray:
+        """The float32 input rows ``ids``, as fastText adds them to the hidden vector."""
+        if self.dense is not None:
+            return self.dense[ids]
+        assert self.pq is not None
+        vectors = self.pq.decode(self.codes[ids])
+        if self.norm_pq is not None:
+            vectors *= self.norm_pq.centroids[self.norm_codes[ids]][:, None]
+        return vectors
+
+
+@dataclass(frozen=True)
+class _Level:
+    """The nodes at one depth of the hierarchical-softmax tree: their parents and the column of the edge term
+    that leads to them (left edges first, then right edges)."""
+
+    nodes: np.ndarray
+    parents: np.ndarray
+    terms: np.ndarray
+
+
+class FastTextNumpy:
+    """A supported supervised fastText model, read from the bytes of its file. Build with :func:`load`."""
+
+    def __init__(self, data: bytes, max_cached_tokens: int = MAX_CACHED_TOKENS) -> None:
+        reader = _Reader(data)
+        if reader.int("i") != MAGIC or reader.int("i") != VERSION:
+            raise _Unsupported("not a fastText 0.9 model file")
+        dim, _ws, _epoch, _min_count, _neg, word_ngrams, loss, model, bucket, minn, maxn, _lr_update = (
+            reader.int("i") for _ in range(12)
+        )
+        reader.scalar("d")
+        if model != MODEL_SUPERVISED or loss not in (LOSS_HS, LOSS_SOFTMAX) or word_ngrams > 1 or dim <= 0:
+            raise _Unsupported("not a supervised hs/softmax model without word n-grams")
+        if maxn > 0 and bucket <= 0:
+            raise _Unsupported("character n-grams without buckets")
+        self.dim, self.loss, self.bucket, self.minn, self.maxn = dim, loss, bucket, minn, maxn
+        self._read_dictionary(reader)
+        quantized = reader.int("B")
+        if quantized not in (0, 1) or (not quantized and self.prune_size >= 0):
+            raise _Unsupported("input flag")  # fastText refuses a pruned dictionary with a dense input matrix
+        self.input = _InputMatrix(reader, bool(quantized), dim)
+        expected_rows = self.nwords + (self.bucket if self.prune_size < 0 else 0)
+        if self.prune_size < 0 and self.input.rows != expected_rows:
+            raise _Unsupported("input rows")
+        if self.prune_size > 0 and (
+            self.prune_values.min() < 0 or self.prune_values.max() >= self.input.rows - self.nwords
+        ):
+            raise _Unsupported("pruning index out of the input matrix")
+        if reader.int("B") and quantized:
+            raise _Unsupported("quantized output layer")
+        rows, cols = reader.int("q"), reader.int("q")
+        if rows != len(self.labels) or cols != dim:
+            raise _Unsupported("output matrix sizes")
+        self.output = reader.array("f4", rows * cols).reshape(rows, cols).astype(np.float64)
+        if reader.pos != len(data):
+            raise _Unsupported("trailing bytes")
+        if loss == LOSS_HS:
+            self._build_tree()
+        self.max_cached_tokens = max(1, min(max_cached_tokens, MAX_CACHE_BYTES // (4 * dim)))
+        self._reset_cache()
+
+    def _read_dictionary(self, reader: _Reader) -> None:
+        size, nwords, nlabels = reader.int("i"), reader.int("i"), reader.int("i")
+        reader.int("q")
+        self.prune_size = reader.int("q")
+        if nwords < 0 or nlabels <= 0 or size != nwords + nlabels or self.prune_size < -1:
+            raise _Unsupported("dictionary sizes")
+        self.nwords = nwords
+        self.word_ids: dict[str, int] = {}
+        self.labels: list[str] = []
+        counts = []
+        for i in range(size):
+            word = reader.cstring().decode("utf-8", "surrogateescape")
+            count, kind = reader.int("q"), reader.int("b")
+            if kind != (0 if i < nwords else 1):
+                raise _Unsupported("dictionary order")  # fastText sorts words before labels
+            if kind == 0:
+                self.word_ids.setdefault(word, i)
+            else:
+                self.labels.append(word)
+                counts.append(count)
+        self.label_words = set(self.labels)
+        self.label_counts = np.array(counts, dtype=np.int64)
+        pairs = reader.array("i4", 2 * max(self.prune_size, 0)).reshape(-1, 2).astype(np.int64)
+        if self.prune_size > 0 and (pairs[:, 0].min() < 0 or pairs[:, 0].max() >= self.bucket):
+            raise _Unsupported("pruning index out of the buckets")
+        self.pruned_ids = np.full(self.bucket if self.prune_size > 0 else 0, -1, dtype=np.int64)
+        self.pruned_ids[pairs[:, 0]] = pairs[:, 1]  # fastText keeps a pruned model's n-gram only if listed here
+        self.prune_values = pairs[:, 1]
+
+    def _build_tree(self) -> None:
+        """fastText's Huffman tree over the label counts (``HierarchicalSoftmaxLoss::buildTree``), as levels."""
+        osz = len(self.labels)
+        count = np.full(2 * osz - 1, 10**15, dtype=np.int64)
+        count[:osz] = self.label_counts
+        left = np.full(2 * osz - 1, -1)
+        right = np.full(2 * osz - 1, -1)
+        leaf, node = osz - 1, osz
+        for i in range(osz, 2 * osz - 1):
+            pair = []
+            for _ in range(2):
+                if leaf >= 0 and count[leaf] < count[node]:
+                    pair.append(leaf)
+                    leaf -= 1
+                else:
+                    pair.append(node)
+                    node += 1
+            left[i], right[i] = pair
+            count[i] = count[pair[0]] + count[pair[1]]
+        self.left, self.right = left.tolist(), right.tolist()
+        self.levels: list[_Level] = []
+        frontier = [2 * osz - 2]
+        while parents := [n for n in frontier if left[n] >= 0]:
+            nodes = [int(left[n]) for n in parents] + [int(right[n]) for n in parents]
+            terms = [n - osz for n in parents] + [n - osz + osz - 1 for n in parents]
+            self.levels.append(_Level(np.array(nodes), np.array(parents + parents), np.array(terms)))
+            frontier = nodes
+        self.margin = np.float32((len(self.levels) + 1) * 2e-5)
+        """Leaf scores closer than this may be ordered differently by fastText's k-best search, which stops
+        at a node scoring below the k-th best leaf found so far though its leaves can score up to about 1e-5
+        per level above it: such rows are searched exactly as fastText does."""
+
+    def _reset_cache(self) -> None:
+        self._index = {_END_OF_LINE: 0}
+        self._vectors = np.zeros((self.dim, 1024), dtype=np.float32)  # a column per token: texts sum along rows
+        self._counts = np.zeros(1024, dtype=np.float64)
+        self._add_tokens([_END_OF_LINE], 0)
+
+    def subword_ids(self, token: str) -> list[int]:
+        """The input rows fastText sums for ``token`` (``get_subwords``' ids for a word; none for a label)."""
+        ids, owners = self._token_ids([token])
+        return ids.tolist()
+
+    def _token_ids(self, tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The input rows of each token (fastText's ``addSubwords``), and the position of the token each row
+        belongs to, grouped by token: an in-vocabulary word's id then its n-grams, an unknown word's n-grams,
+        nothing for labels, ``</s>`` only its id (the end-of-line key stands for it)."""
+        word_rows: list[int] = []
+        word_owners: list[int] = []
+        grams: list[str] = []
+        gram_owners: list[int] = []
+        for i, token in enumerate(tokens):
+            wid = self.word_ids.get(EOS if token == _END_OF_LINE else token, -1)
+            if wid >= 0:
+                word_rows.append(wid)
+                word_owners.append(i)
+            elif token in self.label_words or token.startswith(LABEL_PREFIX):
+                continue
+            if token != EOS and token != _END_OF_LINE:
+                grams.append(token)
+                gram_owners.append(i)
+        ngram_rows, positions = self._ngram_rows(grams)
+        rows = np.concatenate([np.array(word_rows, dtype=np.int64), ngram_rows])
+        owners = np.concatenate(
+            [np.array(word_owners, dtype=np.int64), np.array(gram_owners, dtype=np.int64)[positions]]
+        )
+        order = np.argsort(owners, kind="stable")
+        return rows[order], owners[order]
+
+    def _ngram_rows(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """fastText's ``computeSubwords`` for many words at once: the input rows of the character n-grams of
+        ``"<" + word + ">"`` (n = minn..maxn characters, UTF-8 aware) and the index of the word of each, in
+        fastText's order (by start character, then length)."""
+        empty = np.zeros(0, dtype=np.int64)
+        if not words or self.maxn <= 0 or self.prune_size == 0:
+            return empty, empty
+        encoded = [("<" + word + ">").encode("utf-8", "surrogatepass") for word in words]
+        data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+        byte_word = np.repeat(np.arange(len(words)), np.fromiter(map(len, encoded), np.int64, len(encoded)))
+        starts = np.flatnonzero((data & 0xC0) != 0x80)
+        nchars = len(starts)
+        char_len = np.diff(np.append(starts, len(data)))
+        char_word = byte_word[starts]
+        new_word = np.ones(nchars + 1, dtype=bool)
+        new_word[1:-1] = char_word[1:] != char_word[:-1]
+        first, last = new_word[:-1], new_word[1:]
+        hashes = np.empty((nchars, self.maxn), dtype=np.uint32)
+        emitted = np.zeros((nchars, self.maxn), dtype=bool)
+        h = np.full(nchars, FNV_OFFSET, dtype=np.uint32)
+        inside = np.ones(nchars, dtype=bool)  # the n-gram starting at this character fits in its word
+        position = np.arange(nchars)
+        for n in range(1, self.maxn + 1):
+            end = np.minimum(position + n - 1, nchars - 1)  # the n-gram's last character
+            if n > 1:
+                inside &= (position + n - 1 < nchars) & (char_word[end] == char_word)
+            # an n-gram outside its word stays outside for every larger n, so its hash may run on unmasked
+            h = (h ^ _SIGN_EXTENDED[data[starts[end]]]) * np.uint32(FNV_PRIME)
+            for j in range(1, int(char_len[end].max())):  # the continuation bytes of multi-byte characters
+                at = np.flatnonzero(char_len[end] > j)
+                h[at] = (h[at] ^ _SIGN_EXTENDED[data[starts[end[at]] + j]]) * np.uint32(FNV_PRIME)
+            hashes[:, n - 1] = h
+            if n >= self.minn:
+                emitted[:, n - 1] = inside & ~(first | last) if n == 1 else inside
+        ids = (hashes[emitted] % np.uint32(self.bucket)).astype(np.int64)
+        owners = char_word[np.nonzero(emitted)[0]]
+        if self.prune_size > 0:
+            ids = self.pruned_ids[ids]
+            kept = ids >= 0
+            ids, owners = ids[kept], owners[kept]
+        return self.nwords + ids, owners
+
+    def _add_tokens(self, tokens: list[str], first_row: int) -> None:
+        """Sum the input rows of each new token into its cache row, and count them."""
+        end = first_row + len(tokens)
+        if end > len(self._counts):
+            size = max(end, 2 * len(self._counts))
+            grown = np.zeros((self.dim, size - len(self._counts)), dtype=np.float32)
+            self._vectors = np.concatenate([self._vectors, grown], axis=1)
+            self._counts = np.concatenate([self._counts, np.zeros(size - len(self._counts))])
+        rows, owners = self._token_ids(tokens)
+        if len(rows):
+            group = np.flatnonzero(np.append(True, owners[1:] != owners[:-1]))
+            targets = first_row + owners[group]
+            vectors = self.input.take(rows).T.astype(np.float64, order="C")
+            self._vectors[:, targets] = np.add.reduceat(vectors, group, axis=1)
+            self._counts[targets] = np.diff(np.append(group, len(rows)))
+
+    def hidden(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """fastText's hidden vector of each text (the mean of its input rows; ``get_sentence_vector``), and
+        whether the text has any input row (fastText predicts nothing for a text without one). Newlines
+        separate words like spaces (fastText's ``predict`` refuses them)."""
+        if not len(texts):
+            return np.zeros((0, self.dim)), np.zeros(0, dtype=bool)
+        if len(self._index) > self.max_cached_tokens:
+            self._reset_cache()
+        index = self._index
+        words = _batch_words(texts)
+        rows = np.fromiter(map(index.get, words, itertools.repeat(-1)), dtype=np.int64, count=len(words))
+        missing = np.flatnonzero(rows < 0)
+        if len(missing):
+            unknown = [words[i] for i in missing.tolist()]
+            new = list(dict.fromkeys(unknown))
+            index.update(zip(new, range(len(index), len(index) + len(new)), strict=True))
+            self._add_tokens(new, len(index) - len(new))
+            rows[missing] = np.fromiter(map(index.__getitem__, unknown), dtype=np.int64, count=len(unknown))
+        starts = np.concatenate([[0], np.flatnonzero(rows == 0)[:-1] + 1])  # row 0: the end of each text
+        sums = np.add.reduceat(self._vectors.take(rows, axis=1), starts, axis=1, dtype=np.float64)
+        counts = np.add.reduceat(self._counts.take(rows), starts)
+        return (sums / np.maximum(counts, 1.0)).T, counts > 0
+
+    def predict(self, texts: Sequence[str], k: int = 1, threshold: float = 0.0) -> Predictions:
+        """fastText's ``predict(texts, k, threshold)`` for a batch, as a probability matrix (see
+        :class:`Predictions`); ``k = -1`` returns every label at or above the threshold."""
+        if k == 0 or k < -1:
+            raise ValueError("k: a positive number of labels, or -1 for all")
+        hidden, has_input = self.hidden(texts)
+        osz, n = len(self.labels), len(texts)
+        k = osz if k < 0 or k > osz else k
+        limit = np.float32(threshold)
+        bound = np.float32(np.log(np.float64(limit) + 1e-5))  # fastText's std_log(threshold)
+        with np.errstate(over="ignore", divide="ignore"):  # labels and texts run down and across from here
+            logits = (self.output[: osz - 1 if self.loss == LOSS_HS else osz] @ hidden.T).astype(np.float32)
+            if self.loss == LOSS_HS:
+                scores, kept, terms = self._tree_scores(logits, bound)
+            else:
+                scores, kept = self._softmax_scores(logits, limit)
+        kept &= has_input
+        masked = np.where(kept, scores, np.float32(-np.inf))
+        columns = np.arange(n)
+        if k < osz:
+            best = np.argpartition(-masked, [k - 1, k], axis=0)
+            kth, runner_up = masked[best[k - 1], columns], masked[best[k], columns]
+            chosen = np.zeros_like(kept)
+            chosen[best[:k], columns] = True
+            kept &= chosen
+            if self.loss == LOSS_HS:
+                near = np.isfinite(runner_up) & (kth - runner_up < self.margin)
+                for text in np.flatnonzero(near):  # fastText's search may order these differently: redo them
+                    kept[:, text] = False
+                    kept[self._depth_first(terms[:, text], k, bound), text] = True
+            masked = np.where(kept, scores, np.float32(-np.inf))
+        top = np.where(kept.any(axis=0), np.argmax(masked, axis=0), -1)
+        if k == 1:
+            probabilities = np.zeros((n, osz))
+            found = np.flatnonzero(top >= 0)
+            probabilities[found, top[found]] = np.exp(scores[top[found], found])
+        else:
+            probabilities = np.where(kept, np.exp(scores), np.float32(0)).T.astype(np.float64)
+        return Predictions(probabilities, top)
+
+    def _tree_scores(self, logits: np.ndarray, bound: np.float32) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Leaf scores (sums of ``log(p + 1e-5)`` along the path, in float32 as fastText adds them), whether
+        fastText's search reaches each leaf (no node on its path scores below ``bound``), and the edge terms
+        (left edges, then right edges), each one row per node and one column per text."""
+        osz, n = len(self.labels), logits.shape[1]
+        sigmoid = (1.0 / (np.float32(1) + np.exp(-logits)).astype(np.float64)).astype(np.float32).astype(np.float64)
+        terms = np.empty((2 * (osz - 1), n), dtype=np.float32)
+        terms[: osz - 1] = np.log((1.0 - sigmoid).astype(np.float32).astype(np.float64) + 1e-5)
+        terms[osz - 1 :] = np.log(sigmoid + 1e-5)
+        scores = np.zeros((2 * osz - 1, n), dtype=np.float32)
+        reached = np.zeros((2 * osz - 1, n), dtype=bool)
+        reached[2 * osz - 2] = np.float32(0) >= bound
+        for level in self.levels:
+            scores[level.nodes] = scores[level.parents] + terms[level.terms]
+            reached[level.nodes] = reached[level.parents] & (scores[level.nodes] >= bound)
+        return scores[:osz], reached[:osz], terms
+
+    def _softmax_scores(self, logits: np.ndarray, limit: np.float32) -> tuple[np.ndarray, np.ndarray]:
+        """Softmax in float32 as fastText computes it (sequential sum), kept at or above ``limit``; the score
+        is ``log(p + 1e-5)``, so fastText returns ``p + 1e-5``."""
+        exps = np.exp(logits - logits.max(axis=0, keepdims=True))
+        probabilities = exps / np.cumsum(exps, axis=0)[-1:]
+        scores = np.log(probabilities.astype(np.float64) + 1e-5).astype(np.float32)
+        return scores, probabilities >= limit
+
+    def _depth_first(self, terms: np.ndarray, k: int, bound: np.float32) -> list[int]:
+        """fastText's ``HierarchicalSoftmaxLoss::dfs`` for one text: the labels it returns."""
+        osz = len(self.labels)
+        heap: list[tuple[np.float32, int]] = []
+
+        def visit(node: int, score: np.float32) -> None:
+            if score < bound or (len(heap) == k and score < heap[0][0]):
+                return
+            if node < osz:
+                heapq.heappush(heap, (score, node))
+                if len(heap) > k:
+                    heapq.heappop(heap)
+                return
+            visit(self.left[node], np.float32(score + terms[node - osz]))
+            visit(self.right[node], np.float32(score + terms[node - osz + osz - 1]))
+
+        visit(2 * osz - 2, np.float32(0))
+        return [node for _, node in heap]
+
+
+def load(path: str, max_cached_tokens: int = MAX_CACHED_TOKENS) -> FastTextNumpy | None:
+    """The model at local ``path`` if this module reproduces it exactly, else None (use the fasttext module)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        return FastTextNumpy(data, max_cached_tokens)
+    except _Unsupported:
+        return None
