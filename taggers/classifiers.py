@@ -12,8 +12,12 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
+import numpy as np
+
 from dolma import Document, Span, Tagger, TaggerParams, io, paragraph_bounds, tagger
 from dolma.errors import ConfigError, DolmaError, InputError
+from taggers import fasttext_numpy
+from taggers.fasttext_numpy import FastTextNumpy, Predictions
 
 LABEL_PREFIX = "__label__"
 CACHE_ENV = "DOLMA_MODEL_CACHE"
@@ -64,9 +68,36 @@ def local_model_path(path: str) -> str:
     return local
 
 
-def load_fasttext(path: str) -> Any:
-    """Load a supervised fastText model (local or ``s3://``) and check that the ``fasttext`` module can
-    batch-predict with probabilities (``fasttext-predict``, if installed over fasttext-numpy2, cannot)."""
+class FastTextModule:
+    """A model :mod:`taggers.fasttext_numpy` does not reproduce (word n-grams, other losses, a quantized output
+    layer...), predicted by the ``fasttext`` module behind the same batch API."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.labels: list[str] = list(model.get_labels())
+        self._columns = {label: i for i, label in enumerate(self.labels)}
+
+    def predict(self, texts: Sequence[str], k: int = 1, threshold: float = 0.0) -> Predictions:
+        probabilities = np.zeros((len(texts), len(self.labels)))
+        top = np.full(len(texts), -1)
+        if not texts:
+            return Predictions(probabilities, top)
+        labels, probs = self.model.predict([fasttext_line(t) for t in texts], k=k, threshold=threshold)
+        for i, (row_labels, row_probs) in enumerate(zip(labels, probs, strict=True)):
+            columns = [self._columns[label] for label in row_labels]
+            probabilities[i, columns] = row_probs
+            top[i] = columns[0] if columns else -1
+        return Predictions(probabilities, top)
+
+
+Classifier = FastTextNumpy | FastTextModule
+"""Either predicts a batch as fastText's ``predict`` would: ``predict(texts, k, threshold) -> Predictions``."""
+
+
+def load_fasttext_module(path: str) -> Any:
+    """Load a supervised fastText model (local or ``s3://``) with the ``fasttext`` module, and check that the
+    module can batch-predict with probabilities (``fasttext-predict``, if installed over fasttext-numpy2,
+    cannot)."""
     import fasttext
 
     local = local_model_path(path)
@@ -87,8 +118,16 @@ def load_fasttext(path: str) -> Any:
     return model
 
 
-def model_labels(model: Any) -> list[str]:
-    return [label.removeprefix(LABEL_PREFIX) for label in model.get_labels()]
+def load_fasttext(path: str) -> Classifier:
+    """A supervised fastText model (local or ``s3://``): predicted in numpy when :mod:`taggers.fasttext_numpy`
+    reproduces it exactly (several times faster; the bundled lid.176 is such a model), else by the ``fasttext``
+    module."""
+    fast = fasttext_numpy.load(local_model_path(path))
+    return fast if fast is not None else FastTextModule(load_fasttext_module(path))
+
+
+def model_labels(model: Classifier) -> list[str]:
+    return [label.removeprefix(LABEL_PREFIX) for label in model.labels]
 
 
 def check_labels(path: str, wanted: Sequence[str], known: Sequence[str], key: str) -> None:
@@ -98,27 +137,6 @@ def check_labels(path: str, wanted: Sequence[str], known: Sequence[str], key: st
         raise ConfigError(f"{key}: {', '.join(missing)} not among the labels of {path} ({shown})")
 
 
-def predict_probabilities(
-    model: Any, texts: list[str], k: int = -1, threshold: float = EXACT_THRESHOLD
-) -> list[dict[str, float]]:
-    """One batched fastText call: for each text, its ``k`` most probable labels (-1: all) at or above
-    ``threshold``, most probable first, keyed by fastText's own label (``__label__`` prefix included: building
-    the dicts in C keeps short-paragraph batches cheap). Look values up through :func:`probability`."""
-    if not texts:
-        return []
-    labels, probs = model.predict([fasttext_line(t) for t in texts], k=k, threshold=threshold)
-    return [
-        dict(zip(row_labels, row_probs.tolist(), strict=True))
-        for row_labels, row_probs in zip(labels, probs, strict=True)
-    ]
-
-
-def probability(scores: dict[str, float], label: str) -> float:
-    """The probability of ``label`` (without prefix), 0 if below the threshold. Hierarchical-softmax models
-    can return 1.00004 for a certain label; probabilities are capped at 1."""
-    return min(scores.get(LABEL_PREFIX + label, 0.0), 1.0)
-
-
 def units(text: str, level: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """Document and paragraph bounds to score at ``level``; a blank document has no document unit."""
     doc = [(0, len(text))] if level != "paragraph" and text.strip() else []
@@ -126,25 +144,49 @@ def units(text: str, level: str) -> tuple[list[tuple[int, int]], list[tuple[int,
     return doc, paragraphs
 
 
-Emit = Callable[[dict[str, float], int, int, str, dict[str, list[Span]]], None]
-"""``emit(scores, start, end, key_prefix, out)`` adds one scored unit's spans to ``out``."""
+Emit = Callable[[str | None, float, list[float], int, int, str, dict[str, list[Span]]], None]
+"""``emit(top, top_score, values, start, end, key_prefix, out)`` adds one scored unit's spans to ``out``: its most
+probable label (without prefix; None for a blank document) and that label's probability, and the probabilities
+of the labels the tagger asked for (0 below the threshold). Probabilities are capped at 1 (hierarchical-softmax
+models can return 1.00004)."""
 
 
 def predict_levels(
-    model: Any, docs: Sequence[Document], level: str, k: int, threshold: float, emit: Emit
+    model: Classifier,
+    docs: Sequence[Document],
+    level: str,
+    k: int,
+    threshold: float,
+    columns: Sequence[int],
+    emit: Emit,
 ) -> list[dict[str, list[Span]]]:
-    """Score every unit (document and/or paragraphs) of a batch of documents with one fastText call. Document
-    units get keys without prefix (a blank document is emitted with no scores), paragraphs ``paragraph_``."""
+    """Score every unit (document and/or paragraphs) of a batch of documents with one batched prediction, and
+    read the values of label ``columns`` (indexes into ``model.labels``) for all units at once. Document units
+    get keys without prefix (a blank document is emitted with no scores), paragraphs ``paragraph_``."""
     plan = [units(doc.text, level) for doc in docs]
     texts = [doc.text[s:e] for doc, (whole, paras) in zip(docs, plan, strict=True) for s, e in whole + paras]
-    scores = iter(predict_probabilities(model, texts, k, threshold))
+    predictions = model.predict(texts, k, threshold)
+    capped = np.minimum(predictions.probabilities, 1.0)
+    tops = predictions.top.tolist()
+    top_scores = capped[np.arange(len(texts)), predictions.top].tolist()
+    values = iter(capped[:, list(columns)].tolist())
+    names = model_labels(model)
+    blank = [0.0] * len(columns)
     results = []
+    unit = 0
     for doc, (whole, paras) in zip(docs, plan, strict=True):
         out: dict[str, list[Span]] = {}
         if level != "paragraph":
-            emit(next(scores) if whole else {}, 0, len(doc.text), "", out)
+            if whole:
+                top = tops[unit]
+                emit(names[top] if top >= 0 else None, top_scores[unit], next(values), 0, len(doc.text), "", out)
+                unit += 1
+            else:
+                emit(None, 0.0, blank, 0, len(doc.text), "", out)
         for start, end in paras:
-            emit(next(scores), start, end, "paragraph_", out)
+            top = tops[unit]
+            emit(names[top] if top >= 0 else None, top_scores[unit], next(values), start, end, "paragraph_", out)
+            unit += 1
         results.append(out)
     return results
 
@@ -176,13 +218,24 @@ class FastTextClassifier(Tagger):
         known = model_labels(self.model)
         check_labels(self.params.model_path, self.params.labels, known, "taggers.fasttext_classifier.labels")
         self.labels: list[str] = list(self.params.labels) or known
+        self.columns = [known.index(label) for label in self.labels]
 
-    def _spans(self, scores: dict[str, float], start: int, end: int, prefix: str, out: dict[str, list[Span]]) -> None:
-        for label in self.labels:
-            out.setdefault(prefix + label, []).append((start, end, probability(scores, label)))
+    def _spans(
+        self,
+        top: str | None,
+        score: float,
+        values: list[float],
+        start: int,
+        end: int,
+        prefix: str,
+        out: dict[str, list[Span]],
+    ) -> None:
+        for label, value in zip(self.labels, values, strict=True):
+            out.setdefault(prefix + label, []).append((start, end, value))
 
     def predict_batch(self, docs: Sequence[Document]) -> list[dict[str, list[Span]]]:
-        return predict_levels(self.model, docs, self.params.level, self.params.k, EXACT_THRESHOLD, self._spans)
+        level, k = self.params.level, self.params.k
+        return predict_levels(self.model, docs, level, k, EXACT_THRESHOLD, self.columns, self._spans)
 
     def predict(self, doc: Document) -> dict[str, list[Span]]:
         return self.predict_batch([doc])[0]

@@ -43,6 +43,7 @@ FNV_OFFSET = 2166136261
 FNV_PRIME = 16777619
 MAX_CACHED_TOKENS = 500_000
 MAX_CACHE_BYTES = 256 << 20
+NEW_TOKEN_CHUNK = 16_384
 """The token cache is cleared when it holds more tokens than either bound allows (vectors are float32)."""
 
 _TOKEN = re.compile("[^ \n\r\t\v\f\0]+")
@@ -118,7 +119,7 @@ class _Reader:
         (value,) = struct.unpack("<" + fmt, self.take(struct.calcsize(fmt)))
         return value
 
-    def int(self, fmt: str) -> int:
+    def integer(self, fmt: str) -> int:
         return int(self.scalar(fmt))
 
     def array(self, dtype: str, count: int) -> np.ndarray:
@@ -147,7 +148,7 @@ class _ProductQuantizer:
 
     @classmethod
     def read(cls, reader: _Reader) -> _ProductQuantizer:
-        dim, nsubq, dsub, lastdsub = (reader.int("i") for _ in range(4))
+        dim, nsubq, dsub, lastdsub = (reader.integer("i") for _ in range(4))
         if dim <= 0 or nsubq <= 0 or dsub <= 0 or not 0 < lastdsub <= dsub or (nsubq - 1) * dsub + lastdsub != dim:
             raise _Unsupported("product quantizer sizes")
         return cls(dim, nsubq, dsub, lastdsub, reader.array("f4", dim * KSUB))
@@ -177,14 +178,14 @@ class _InputMatrix:
         self.pq: _ProductQuantizer | None = None
         self.norm_pq: _ProductQuantizer | None = None
         if not quantized:
-            rows, cols = reader.int("q"), reader.int("q")
+            rows, cols = reader.integer("q"), reader.integer("q")
             if rows < 0 or cols != dim:
                 raise _Unsupported("input matrix sizes")
             self.rows = rows
             self.dense = reader.array("f4", rows * cols).reshape(rows, cols)
             return
-        qnorm = reader.int("B")
-        rows, cols, codesize = reader.int("q"), reader.int("q"), reader.int("i")
+        qnorm = reader.integer("B")
+        rows, cols, codesize = reader.integer("q"), reader.integer("q"), reader.integer("i")
         if qnorm not in (0, 1) or rows < 0 or cols != dim:
             raise _Unsupported("quantized input sizes")
         codes = reader.array("u1", codesize)
@@ -225,10 +226,10 @@ class FastTextNumpy:
 
     def __init__(self, data: bytes, max_cached_tokens: int = MAX_CACHED_TOKENS) -> None:
         reader = _Reader(data)
-        if reader.int("i") != MAGIC or reader.int("i") != VERSION:
+        if reader.integer("i") != MAGIC or reader.integer("i") != VERSION:
             raise _Unsupported("not a fastText 0.9 model file")
         dim, _ws, _epoch, _min_count, _neg, word_ngrams, loss, model, bucket, minn, maxn, _lr_update = (
-            reader.int("i") for _ in range(12)
+            reader.integer("i") for _ in range(12)
         )
         reader.scalar("d")
         if model != MODEL_SUPERVISED or loss not in (LOSS_HS, LOSS_SOFTMAX) or word_ngrams > 1 or dim <= 0:
@@ -237,7 +238,7 @@ class FastTextNumpy:
             raise _Unsupported("character n-grams without buckets")
         self.dim, self.loss, self.bucket, self.minn, self.maxn = dim, loss, bucket, minn, maxn
         self._read_dictionary(reader)
-        quantized = reader.int("B")
+        quantized = reader.integer("B")
         if quantized not in (0, 1) or (not quantized and self.prune_size >= 0):
             raise _Unsupported("input flag")  # fastText refuses a pruned dictionary with a dense input matrix
         self.input = _InputMatrix(reader, bool(quantized), dim)
@@ -248,9 +249,9 @@ class FastTextNumpy:
             self.prune_values.min() < 0 or self.prune_values.max() >= self.input.rows - self.nwords
         ):
             raise _Unsupported("pruning index out of the input matrix")
-        if reader.int("B") and quantized:
+        if reader.integer("B") and quantized:
             raise _Unsupported("quantized output layer")
-        rows, cols = reader.int("q"), reader.int("q")
+        rows, cols = reader.integer("q"), reader.integer("q")
         if rows != len(self.labels) or cols != dim:
             raise _Unsupported("output matrix sizes")
         self.output = reader.array("f4", rows * cols).reshape(rows, cols).astype(np.float64)
@@ -262,9 +263,9 @@ class FastTextNumpy:
         self._reset_cache()
 
     def _read_dictionary(self, reader: _Reader) -> None:
-        size, nwords, nlabels = reader.int("i"), reader.int("i"), reader.int("i")
-        reader.int("q")
-        self.prune_size = reader.int("q")
+        size, nwords, nlabels = reader.integer("i"), reader.integer("i"), reader.integer("i")
+        reader.integer("q")
+        self.prune_size = reader.integer("q")
         if nwords < 0 or nlabels <= 0 or size != nwords + nlabels or self.prune_size < -1:
             raise _Unsupported("dictionary sizes")
         self.nwords = nwords
@@ -273,7 +274,7 @@ class FastTextNumpy:
         counts = []
         for i in range(size):
             word = reader.cstring().decode("utf-8", "surrogateescape")
-            count, kind = reader.int("q"), reader.int("b")
+            count, kind = reader.integer("q"), reader.integer("b")
             if kind != (0 if i < nwords else 1):
                 raise _Unsupported("dictionary order")  # fastText sorts words before labels
             if kind == 0:
@@ -282,6 +283,8 @@ class FastTextNumpy:
                 self.labels.append(word)
                 counts.append(count)
         self.label_words = set(self.labels)
+        if EOS in self.word_ids:
+            self.word_ids[_END_OF_LINE] = self.word_ids[EOS]
         self.label_counts = np.array(counts, dtype=np.int64)
         pairs = reader.array("i4", 2 * max(self.prune_size, 0)).reshape(-1, 2).astype(np.int64)
         if self.prune_size > 0 and (pairs[:, 0].min() < 0 or pairs[:, 0].max() >= self.bucket):
@@ -329,70 +332,71 @@ class FastTextNumpy:
         self._add_tokens([_END_OF_LINE], 0)
 
     def subword_ids(self, token: str) -> list[int]:
-        """The input rows fastText sums for ``token`` (``get_subwords``' ids for a word; none for a label)."""
-        ids, owners = self._token_ids([token])
-        return ids.tolist()
+        """The input rows fastText sums for ``token``: ``get_subwords(token)``'s ids for a word (its id if in the
+        vocabulary, then its n-grams), none for a label."""
+        (wid,), (inputs,) = self._classify([token])
+        grams, _ = self._ngram_rows([token]) if inputs else (np.zeros(0, dtype=np.int64), None)
+        return ([wid] if wid >= 0 else []) + grams.tolist()
 
-    def _token_ids(self, tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """The input rows of each token (fastText's ``addSubwords``), and the position of the token each row
-        belongs to, grouped by token: an in-vocabulary word's id then its n-grams, an unknown word's n-grams,
-        nothing for labels, ``</s>`` only its id (the end-of-line key stands for it)."""
-        word_rows: list[int] = []
-        word_owners: list[int] = []
-        grams: list[str] = []
-        gram_owners: list[int] = []
-        for i, token in enumerate(tokens):
-            wid = self.word_ids.get(EOS if token == _END_OF_LINE else token, -1)
-            if wid >= 0:
-                word_rows.append(wid)
-                word_owners.append(i)
-            elif token in self.label_words or token.startswith(LABEL_PREFIX):
-                continue
-            if token != EOS and token != _END_OF_LINE:
-                grams.append(token)
-                gram_owners.append(i)
-        ngram_rows, positions = self._ngram_rows(grams)
-        rows = np.concatenate([np.array(word_rows, dtype=np.int64), ngram_rows])
-        owners = np.concatenate(
-            [np.array(word_owners, dtype=np.int64), np.array(gram_owners, dtype=np.int64)[positions]]
-        )
-        order = np.argsort(owners, kind="stable")
-        return rows[order], owners[order]
+    def _classify(self, tokens: list[str]) -> tuple[list[int], list[bool]]:
+        """Each token's vocabulary id (-1 if unknown or a label), and whether its character n-grams are inputs:
+        fastText skips labels (a label of the model, or an unknown token with the label prefix) and gives
+        ``</s>`` (the end-of-line key stands for it) only its id."""
+        wids = list(map(self.word_ids.get, tokens, itertools.repeat(-1)))
+        labels = self.label_words
+        inputs = [
+            token != EOS
+            and token != _END_OF_LINE
+            and (wid >= 0 or not (token in labels or token.startswith(LABEL_PREFIX)))
+            for token, wid in zip(tokens, wids, strict=True)
+        ]
+        return wids, inputs
 
     def _ngram_rows(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """fastText's ``computeSubwords`` for many words at once: the input rows of the character n-grams of
         ``"<" + word + ">"`` (n = minn..maxn characters, UTF-8 aware) and the index of the word of each, in
-        fastText's order (by start character, then length)."""
+        fastText's order (by word, start character, then length)."""
         empty = np.zeros(0, dtype=np.int64)
         if not words or self.maxn <= 0 or self.prune_size == 0:
             return empty, empty
-        encoded = [("<" + word + ">").encode("utf-8", "surrogatepass") for word in words]
-        data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-        byte_word = np.repeat(np.arange(len(words)), np.fromiter(map(len, encoded), np.int64, len(encoded)))
+        joined = "<" + "><".join(words) + ">"
+        if joined.isascii():
+            lengths = np.fromiter(map(len, words), np.int64, len(words)) + 2
+        else:
+            lengths = np.array([len(word.encode("utf-8", "surrogatepass")) + 2 for word in words], dtype=np.int64)
+        data = np.frombuffer(joined.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+        byte_word = np.repeat(np.arange(len(words)), lengths)
         starts = np.flatnonzero((data & 0xC0) != 0x80)
         nchars = len(starts)
         char_len = np.diff(np.append(starts, len(data)))
         char_word = byte_word[starts]
         new_word = np.ones(nchars + 1, dtype=bool)
         new_word[1:-1] = char_word[1:] != char_word[:-1]
-        first, last = new_word[:-1], new_word[1:]
-        hashes = np.empty((nchars, self.maxn), dtype=np.uint32)
+        signed = _SIGN_EXTENDED[data]
+        lead = signed[starts]  # each character's first byte
+        continuation = []  # per byte index j >= 1: the characters longer than j, and their j-th byte
+        for j in range(1, int(char_len.max())):
+            longer = np.flatnonzero(char_len > j)
+            continuation.append((longer, signed[starts[longer] + j]))
+        hashes = np.zeros((nchars, self.maxn), dtype=np.uint32)
         emitted = np.zeros((nchars, self.maxn), dtype=bool)
         h = np.full(nchars, FNV_OFFSET, dtype=np.uint32)
         inside = np.ones(nchars, dtype=bool)  # the n-gram starting at this character fits in its word
-        position = np.arange(nchars)
-        for n in range(1, self.maxn + 1):
-            end = np.minimum(position + n - 1, nchars - 1)  # the n-gram's last character
+        prime = np.uint32(FNV_PRIME)
+        for n in range(1, min(self.maxn, nchars) + 1):
+            count = nchars - n + 1  # n-grams start at characters 0..count-1 and end at n-1..nchars-1
+            h, inside = h[:count], inside[:count]
             if n > 1:
-                inside &= (position + n - 1 < nchars) & (char_word[end] == char_word)
-            # an n-gram outside its word stays outside for every larger n, so its hash may run on unmasked
-            h = (h ^ _SIGN_EXTENDED[data[starts[end]]]) * np.uint32(FNV_PRIME)
-            for j in range(1, int(char_len[end].max())):  # the continuation bytes of multi-byte characters
-                at = np.flatnonzero(char_len[end] > j)
-                h[at] = (h[at] ^ _SIGN_EXTENDED[data[starts[end[at]] + j]]) * np.uint32(FNV_PRIME)
-            hashes[:, n - 1] = h
+                inside &= char_word[n - 1 :] == char_word[:count]
+            h ^= lead[n - 1 :]
+            h *= prime
+            for longer, byte in continuation:
+                lo = np.searchsorted(longer, n - 1)
+                at = longer[lo:] - (n - 1)
+                h[at] = (h[at] ^ byte[lo:]) * prime
+            hashes[:count, n - 1] = h
             if n >= self.minn:
-                emitted[:, n - 1] = inside & ~(first | last) if n == 1 else inside
+                emitted[:count, n - 1] = inside & ~(new_word[:count] | new_word[1 : count + 1]) if n == 1 else inside
         ids = (hashes[emitted] % np.uint32(self.bucket)).astype(np.int64)
         owners = char_word[np.nonzero(emitted)[0]]
         if self.prune_size > 0:
@@ -402,20 +406,34 @@ class FastTextNumpy:
         return self.nwords + ids, owners
 
     def _add_tokens(self, tokens: list[str], first_row: int) -> None:
-        """Sum the input rows of each new token into its cache row, and count them."""
+        """Sum the input rows of each new token into its cache column, and count them (in chunks, so that the
+        n-gram rows of a huge batch of new tokens never sit in memory at once)."""
         end = first_row + len(tokens)
         if end > len(self._counts):
             size = max(end, 2 * len(self._counts))
             grown = np.zeros((self.dim, size - len(self._counts)), dtype=np.float32)
             self._vectors = np.concatenate([self._vectors, grown], axis=1)
             self._counts = np.concatenate([self._counts, np.zeros(size - len(self._counts))])
-        rows, owners = self._token_ids(tokens)
-        if len(rows):
-            group = np.flatnonzero(np.append(True, owners[1:] != owners[:-1]))
-            targets = first_row + owners[group]
-            vectors = self.input.take(rows).T.astype(np.float64, order="C")
-            self._vectors[:, targets] = np.add.reduceat(vectors, group, axis=1)
-            self._counts[targets] = np.diff(np.append(group, len(rows)))
+        for offset in range(0, len(tokens), NEW_TOKEN_CHUNK):
+            chunk = tokens[offset : offset + NEW_TOKEN_CHUNK]
+            first = first_row + offset
+            sums = np.zeros((self.dim, len(chunk)))
+            counts = np.zeros(len(chunk))
+            wids, inputs = self._classify(chunk)
+            known = np.array(wids, dtype=np.int64)
+            at = np.flatnonzero(known >= 0)
+            sums[:, at] = self.input.take(known[at]).T
+            counts[at] = 1
+            grams = [token for token, used in zip(chunk, inputs, strict=True) if used]
+            rows, owners = self._ngram_rows(grams)
+            if len(rows):
+                positions = np.flatnonzero(inputs)[owners]
+                group = np.flatnonzero(np.append(True, positions[1:] != positions[:-1]))
+                vectors = np.ascontiguousarray(self.input.take(rows).T)
+                sums[:, positions[group]] += np.add.reduceat(vectors, group, axis=1, dtype=np.float64)
+                counts[positions[group]] += np.diff(np.append(group, len(rows)))
+            self._vectors[:, first : first + len(chunk)] = sums
+            self._counts[first : first + len(chunk)] = counts
 
     def hidden(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """fastText's hidden vector of each text (the mean of its input rows; ``get_sentence_vector``), and

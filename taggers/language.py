@@ -10,25 +10,16 @@ from __future__ import annotations
 
 import importlib.resources
 from collections.abc import Sequence
-from typing import Any
 
 from dolma import Document, Span, Tagger, TaggerParams, io, tagger
 from dolma.errors import ConfigError
-from taggers.classifiers import (
-    LABEL_PREFIX,
-    Level,
-    check_labels,
-    load_fasttext,
-    model_labels,
-    predict_levels,
-    probability,
-)
+from taggers.classifiers import Classifier, Level, check_labels, load_fasttext, model_labels, predict_levels
 
 BUNDLED_MODEL = "lid.176.ftz"
 DEFAULT_MIN_SCORE = 0.001
 
 
-def load_language_model(model_path: str | None) -> Any:
+def load_language_model(model_path: str | None) -> Classifier:
     """The model at ``model_path`` (local or s3://), or the bundled ``lid.176.ftz`` when it is None."""
     if model_path is not None:
         return load_fasttext(model_path)
@@ -63,19 +54,30 @@ class LanguageId(Tagger):
         super().__init__(params)
         self.model = load_language_model(self.params.model_path)
         path = self.params.model_path or BUNDLED_MODEL
-        check_labels(path, self.params.languages, model_labels(self.model), "taggers.language.languages")
+        known = model_labels(self.model)
+        check_labels(path, self.params.languages, known, "taggers.language.languages")
         self.languages: list[str] = list(self.params.languages)
+        self.columns = [known.index(lang) for lang in self.languages]
         self.k = -1 if self.languages else 1  # the top label alone, unless chosen languages need their scores
 
-    def _spans(self, scores: dict[str, float], start: int, end: int, prefix: str, out: dict[str, list[Span]]) -> None:
-        if scores:
-            top, score = next(iter(scores.items()))  # fastText lists labels most probable first
-            out.setdefault(f"{prefix}top_{top.removeprefix(LABEL_PREFIX)}", []).append((start, end, min(score, 1.0)))
-        for lang in self.languages:
-            out.setdefault(prefix + lang, []).append((start, end, probability(scores, lang)))
+    def _spans(
+        self,
+        top: str | None,
+        score: float,
+        values: list[float],
+        start: int,
+        end: int,
+        prefix: str,
+        out: dict[str, list[Span]],
+    ) -> None:
+        if top is not None:
+            out.setdefault(f"{prefix}top_{top}", []).append((start, end, score))
+        for lang, value in zip(self.languages, values, strict=True):
+            out.setdefault(prefix + lang, []).append((start, end, value))
 
     def predict_batch(self, docs: Sequence[Document]) -> list[dict[str, list[Span]]]:
-        return predict_levels(self.model, docs, self.params.level, self.k, self.params.min_score, self._spans)
+        level, threshold = self.params.level, self.params.min_score
+        return predict_levels(self.model, docs, level, self.k, threshold, self.columns, self._spans)
 
     def predict(self, doc: Document) -> dict[str, list[Span]]:
         return self.predict_batch([doc])[0]

@@ -10,12 +10,15 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from dolma import Document, cli
 from dolma.errors import ConfigError
+from taggers.classifiers import load_fasttext_module
+from taggers.fasttext_numpy import FastTextNumpy
 from taggers.language import LanguageId
 
 SENTENCES = {
@@ -60,17 +63,27 @@ def tagger() -> LanguageId:
     return LanguageId(LanguageId.Params(languages=["en", "de"]))
 
 
+@pytest.fixture(scope="module")
+def fasttext_model() -> Any:
+    """The bundled model loaded by the fasttext module itself: the reference the tagger must agree with."""
+    return load_fasttext_module(str(importlib.resources.files("taggers").joinpath("resources", "lid.176.ftz")))
+
+
 def top_of(attributes: dict[str, list[tuple[int, int, float]]], prefix: str = "") -> tuple[str, float]:
     (key,) = [k for k in attributes if k.startswith(prefix + "top_")]
     ((_, _, score),) = attributes[key]
     return key.removeprefix(prefix + "top_"), score
 
 
-def test_top_language_agrees_with_fasttext_predict_on_every_document(tagger: LanguageId) -> None:
+def test_tagger_predicts_with_numpy_for_the_bundled_model(tagger: LanguageId) -> None:
+    assert isinstance(tagger.model, FastTextNumpy)
+
+
+def test_top_language_agrees_with_fasttext_predict_on_every_document(tagger: LanguageId, fasttext_model: Any) -> None:
     docs = multilingual_documents()
     results = tagger.predict_batch(docs)
     for doc, attributes in zip(docs, results, strict=True):
-        labels, probs = tagger.model.predict(doc.text.replace("\n", " "), k=1)  # fastText's own, one by one
+        labels, probs = fasttext_model.predict(doc.text.replace("\n", " "), k=1)  # fastText's own, one by one
         lang, score = top_of(attributes)
         assert lang == labels[0].removeprefix("__label__"), doc.id
         assert score == pytest.approx(min(float(probs[0]), 1.0), abs=1e-6), doc.id
@@ -98,10 +111,10 @@ def test_chosen_languages_are_scored_on_every_document(tagger: LanguageId) -> No
 
 
 @pytest.mark.parametrize("min_score", [5e-6, 0.001])
-def test_chosen_language_scores_match_fasttext_all_label_probabilities(min_score: float) -> None:
+def test_chosen_language_scores_match_fasttext_all_label_probabilities(min_score: float, fasttext_model: Any) -> None:
     tagger = LanguageId(LanguageId.Params(languages=["en", "de", "nl", "ja"], min_score=min_score))
     text = SENTENCES["nl"] + " " + SENTENCES["de"]
-    labels, probs = tagger.model.predict(text, k=-1)
+    labels, probs = fasttext_model.predict(text, k=-1)
     expected = dict(zip(labels, probs.tolist(), strict=True))
     (attributes,) = tagger.predict_batch([Document(id="x", text=text)])
     for lang in ("en", "de", "nl", "ja"):
@@ -166,7 +179,7 @@ def _record_hash(dist: importlib.metadata.Distribution, relative: str) -> str:
     raise AssertionError(f"{relative} is not in {dist.metadata['Name']}'s RECORD")
 
 
-def test_imported_fasttext_is_fasttext_numpy2_and_predicts_under_numpy_2(tagger: LanguageId) -> None:
+def test_imported_fasttext_is_fasttext_numpy2_and_predicts_under_numpy_2(fasttext_model: Any) -> None:
     import fasttext
     import fasttext_pybind
 
@@ -180,7 +193,7 @@ def test_imported_fasttext_is_fasttext_numpy2_and_predicts_under_numpy_2(tagger:
             digest = base64.urlsafe_b64encode(hashlib.sha256(f.read()).digest()).rstrip(b"=").decode()
         assert digest == _record_hash(dist, relative), f"{path} is not fasttext-numpy2's file (overwritten?)"
     assert int(np.__version__.split(".")[0]) >= 2
-    labels, probs = tagger.model.predict([SENTENCES["en"], SENTENCES["fr"]], k=2)
+    labels, probs = fasttext_model.predict([SENTENCES["en"], SENTENCES["fr"]], k=2)
     assert [row[0] for row in labels] == ["__label__en", "__label__fr"]
     assert all(isinstance(row, np.ndarray) and row.shape == (2,) for row in probs)
 
