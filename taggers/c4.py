@@ -13,7 +13,7 @@ line offsets from the lower-cased text, which is longer than the original when i
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from functools import reduce
 from itertools import accumulate, compress, filterfalse, repeat
 from operator import add, itemgetter, lt, methodcaller, not_, or_
@@ -67,8 +67,8 @@ class BadWordFinder:
         self.phrases = phrases
         split = [phrase.split(" ") for phrase in phrases]
         self.inner = [frozenset(parts[1:-1]) for parts in split]
-        self.by_last = _by_length([parts[-1] for parts in split])
-        self.by_first = _by_length([parts[0] for parts in split])
+        self.starting = _masks_by_length([parts[-1] for parts in split], 0)
+        self.ending = _masks_by_length([parts[0] for parts in split], len(phrases))
         # a word starts with a listed last word only if its first three characters (or all of a shorter
         # last word) are those of one; likewise for its last characters and the first words
         self.last_keys = frozenset(parts[-1][:3] for parts in split)
@@ -114,31 +114,25 @@ class BadWordFinder:
         keys = self.first_keys
         hits = map(or_, map(keys.__contains__, map(_LAST_THREE, low)), map(keys.__contains__, map(_LAST_TWO, low)))
         ending = compress(range(len(new)), map(or_, hits, map(keys.__contains__, map(_LAST, low))))
-        for i in set(starting).union(ending):
-            word = low[i]
-            found = _matching(self.by_last, word, 0, True) | _matching(self.by_first, word, self.count, False)
-            if found:
-                self.known[new[i]] |= found
+        candidates = list(set(starting).union(ending))
+        words = list(map(low.__getitem__, candidates))
+        masks: Iterator[int] = repeat(0, len(words))
+        for n, table in self.starting.items():  # a word's first n characters against the last words of size n
+            masks = map(or_, masks, map(table.get, map(itemgetter(slice(0, n)), words), repeat(0)))
+        for n, table in self.ending.items():
+            masks = map(or_, masks, map(table.get, map(itemgetter(slice(-n, None)), words), repeat(0)))
+        for i, mask in zip(candidates, masks, strict=True):
+            if mask:
+                self.known[new[i]] |= mask
 
 
-def _by_length(words: list[str]) -> dict[int, dict[str, list[int]]]:
-    """``{length: {word: [indices of the phrases with that word]}}``."""
-    table: dict[int, dict[str, list[int]]] = {}
+def _masks_by_length(words: list[str], offset: int) -> dict[int, dict[str, int]]:
+    """``{length: {word: mask}}``, the mask with bit ``offset + i`` for each phrase ``i`` with that word."""
+    table: dict[int, dict[str, int]] = {}
     for i, word in enumerate(words):
-        table.setdefault(len(word), {}).setdefault(word, []).append(i)
+        by_word = table.setdefault(len(word), {})
+        by_word[word] = by_word.get(word, 0) | 1 << (offset + i)
     return table
-
-
-def _matching(table: dict[int, dict[str, list[int]]], word: str, offset: int, starts: bool) -> int:
-    """A mask with bit ``offset + i`` for each phrase ``i`` whose word (from ``table``) starts ``word`` (or
-    ends it, when not ``starts``)."""
-    size = len(word)
-    mask = 0
-    for n, words in table.items():
-        if n <= size:
-            for i in words.get(word[:n] if starts else word[size - n :], ()):
-                mask |= 1 << (offset + i)
-    return mask
 
 
 @tagger("c4")
