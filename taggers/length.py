@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dolma import Document, Span, Tagger, TaggerParams, document_span, paragraph_bounds, tagger
+from taggers.text import analysed
 
 
 @tagger("char_length")
@@ -24,7 +25,8 @@ class WhitespaceWords(Tagger):
     def predict(self, doc: Document) -> dict[str, list[Span]]:
         text = doc.text
         if not self.params.paragraphs:
-            return {"length": document_span(text, len(text.split()))}
+            analysis = analysed(text)  # the words gopher or c4 split already, if they ran on this batch
+            return {"length": document_span(text, len(text.split() if analysis is None else analysis.words))}
         # words never span a newline, so the document count is the sum of the paragraph counts
         paragraphs: list[Span] = [(s, e, len(text[s:e].split())) for s, e in paragraph_bounds(text)]
         return {"length": document_span(text, sum(p[2] for p in paragraphs)), "paragraph": paragraphs}
