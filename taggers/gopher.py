@@ -76,10 +76,9 @@ Taggers only score: copy these into the mixer's filters (``docs/taggers.md`` sho
 
 def _doc(text: str, values: dict[str, float]) -> dict[str, list[Span]]:
     """Each value, as a float rounded to the 5 decimals attribute files keep, as a document span:
-    ``{name: [(0, len(text), value)]}``, built in C (no Python-level loop)."""
-    scores = map(round, map(float, values.values()), repeat(5))
-    spans = zip(repeat(0), repeat(len(text)), scores)
-    return dict(zip(values, map(list, zip(spans)), strict=True))
+    ``{name: [(0, len(text), value)]}`` (counts are exact: converting them costs less than rounding)."""
+    size = len(text)
+    return {name: [(0, size, float(v) if type(v) is int else round(v, 5))] for name, v in values.items()}
 
 
 def _median(counts: Counter[int], total: int) -> float:
