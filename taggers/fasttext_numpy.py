@@ -44,6 +44,7 @@ FNV_PRIME = 16777619
 MAX_CACHED_TOKENS = 500_000
 MAX_CACHE_BYTES = 256 << 20
 NEW_TOKEN_CHUNK = 16_384
+HEADER_BYTES = 64  # magic, version, 12 int32 arguments and a float64
 """The token cache is cleared when it holds more tokens than either bound allows (vectors are float32)."""
 
 _TOKEN = re.compile("[^ \n\r\t\v\f\0]+")
@@ -105,10 +106,11 @@ class _Reader:
     """Little-endian fields read in order from the model file's bytes."""
 
     def __init__(self, data: bytes) -> None:
-        self.data = data
+        self.raw = data
+        self.data = memoryview(data)  # slices of a view copy nothing: a large matrix is read in place
         self.pos = 0
 
-    def take(self, size: int) -> bytes:
+    def take(self, size: int) -> memoryview:
         if size < 0 or self.pos + size > len(self.data):
             raise _Unsupported("truncated")
         chunk = self.data[self.pos : self.pos + size]
@@ -124,13 +126,13 @@ class _Reader:
 
     def array(self, dtype: str, count: int) -> np.ndarray:
         kind = np.dtype(dtype).newbyteorder("<")
-        return np.frombuffer(self.take(count * kind.itemsize), dtype=kind).astype(kind.newbyteorder("="))
+        return np.frombuffer(self.take(count * kind.itemsize), dtype=kind).astype(kind.newbyteorder("="), copy=False)
 
     def cstring(self) -> bytes:
-        end = self.data.find(b"\0", self.pos)
+        end = self.raw.find(b"\0", self.pos)
         if end < 0:
             raise _Unsupported("truncated")
-        word = self.data[self.pos : end]
+        word = self.raw[self.pos : end]
         self.pos = end + 1
         return word
 
@@ -226,25 +228,15 @@ class FastTextNumpy:
 
     def __init__(self, data: bytes, max_cached_tokens: int = MAX_CACHED_TOKENS) -> None:
         reader = _Reader(data)
-        if reader.integer("i") != MAGIC or reader.integer("i") != VERSION:
-            raise _Unsupported("not a fastText 0.9 model file")
-        dim, _ws, _epoch, _min_count, _neg, word_ngrams, loss, model, bucket, minn, maxn, _lr_update = (
-            reader.integer("i") for _ in range(12)
-        )
-        reader.scalar("d")
-        if model != MODEL_SUPERVISED or loss not in (LOSS_HS, LOSS_SOFTMAX) or word_ngrams > 1 or dim <= 0:
-            raise _Unsupported("not a supervised hs/softmax model without word n-grams")
-        if maxn > 0 and bucket <= 0:
-            raise _Unsupported("character n-grams without buckets")
-        self.dim, self.loss, self.bucket, self.minn, self.maxn = dim, loss, bucket, minn, maxn
+        self.dim, self.loss, self.bucket, self.minn, self.maxn = _read_args(reader)
+        dim = self.dim
         self._read_dictionary(reader)
         quantized = reader.integer("B")
         if quantized not in (0, 1) or (not quantized and self.prune_size >= 0):
             raise _Unsupported("input flag")  # fastText refuses a pruned dictionary with a dense input matrix
         self.input = _InputMatrix(reader, bool(quantized), dim)
-        expected_rows = self.nwords + (self.bucket if self.prune_size < 0 else 0)
-        if self.prune_size < 0 and self.input.rows != expected_rows:
-            raise _Unsupported("input rows")
+        if self.input.rows != self.nwords + (self.bucket if self.prune_size < 0 else self.prune_size):
+            raise _Unsupported("input rows")  # a word per vocabulary entry, then a bucket per (kept) n-gram
         if self.prune_size > 0 and (
             self.prune_values.min() < 0 or self.prune_values.max() >= self.input.rows - self.nwords
         ):
@@ -257,7 +249,7 @@ class FastTextNumpy:
         self.output = reader.array("f4", rows * cols).reshape(rows, cols).astype(np.float64)
         if reader.pos != len(data):
             raise _Unsupported("trailing bytes")
-        if loss == LOSS_HS:
+        if self.loss == LOSS_HS:
             self._build_tree()
         self.max_cached_tokens = max(1, min(max_cached_tokens, MAX_CACHE_BYTES // (4 * dim)))
         self._reset_cache()
@@ -478,13 +470,21 @@ class FastTextNumpy:
         masked = np.where(kept, scores, np.float32(-np.inf))
         columns = np.arange(n)
         if k < osz:
-            best = np.argpartition(-masked, [k - 1, k], axis=0)
-            kth, runner_up = masked[best[k - 1], columns], masked[best[k], columns]
             chosen = np.zeros_like(kept)
-            chosen[best[:k], columns] = True
+            if k == 1:
+                first = np.argmax(masked, axis=0)
+                kth = masked[first, columns]
+                masked[first, columns] = -np.inf
+                runner_up = masked.max(axis=0)
+                chosen[first, columns] = True
+            else:
+                best = np.argpartition(-masked, [k - 1, k], axis=0)
+                kth, runner_up = masked[best[k - 1], columns], masked[best[k], columns]
+                chosen[best[:k], columns] = True
             kept &= chosen
             if self.loss == LOSS_HS:
-                near = np.isfinite(runner_up) & (kth - runner_up < self.margin)
+                with np.errstate(invalid="ignore"):  # -inf - -inf: fewer than k + 1 labels reached
+                    near = np.isfinite(runner_up) & (kth - runner_up < self.margin)
                 for text in np.flatnonzero(near):  # fastText's search may order these differently: redo them
                     kept[:, text] = False
                     kept[self._depth_first(terms[:, text], k, bound), text] = True
@@ -503,10 +503,11 @@ class FastTextNumpy:
         fastText's search reaches each leaf (no node on its path scores below ``bound``), and the edge terms
         (left edges, then right edges), each one row per node and one column per text."""
         osz, n = len(self.labels), logits.shape[1]
-        sigmoid = (1.0 / (np.float32(1) + np.exp(-logits)).astype(np.float64)).astype(np.float32).astype(np.float64)
+        one = np.float32(1)
+        sigmoid = one / (one + np.exp(-logits))  # in float32 like fastText (one rounding per step, as in double)
         terms = np.empty((2 * (osz - 1), n), dtype=np.float32)
-        terms[: osz - 1] = np.log((1.0 - sigmoid).astype(np.float32).astype(np.float64) + 1e-5)
-        terms[osz - 1 :] = np.log(sigmoid + 1e-5)
+        terms[: osz - 1] = np.log((one - sigmoid).astype(np.float64) + 1e-5)
+        terms[osz - 1 :] = np.log(sigmoid.astype(np.float64) + 1e-5)
         scores = np.zeros((2 * osz - 1, n), dtype=np.float32)
         reached = np.zeros((2 * osz - 1, n), dtype=bool)
         reached[2 * osz - 2] = np.float32(0) >= bound
@@ -543,11 +544,28 @@ class FastTextNumpy:
         return [node for _, node in heap]
 
 
+def _read_args(reader: _Reader) -> tuple[int, int, int, int, int]:
+    """The file header and fastText's ``Args``: (dim, loss, bucket, minn, maxn) of a supported model."""
+    if reader.integer("i") != MAGIC or reader.integer("i") != VERSION:
+        raise _Unsupported("not a fastText 0.9 model file")
+    dim, _ws, _epoch, _min_count, _neg, word_ngrams, loss, model, bucket, minn, maxn, _lr_update = (
+        reader.integer("i") for _ in range(12)
+    )
+    reader.scalar("d")
+    if model != MODEL_SUPERVISED or loss not in (LOSS_HS, LOSS_SOFTMAX) or word_ngrams > 1 or dim <= 0:
+        raise _Unsupported("not a supervised hs/softmax model without word n-grams")
+    if maxn > 0 and bucket <= 0:
+        raise _Unsupported("character n-grams without buckets")
+    return dim, loss, bucket, minn, maxn
+
+
 def load(path: str, max_cached_tokens: int = MAX_CACHED_TOKENS) -> FastTextNumpy | None:
-    """The model at local ``path`` if this module reproduces it exactly, else None (use the fasttext module)."""
+    """The model at local ``path`` if this module reproduces it exactly, else None (use the fasttext module).
+    The header is checked first, so an unsupported model is not read twice."""
     with open(path, "rb") as f:
-        data = f.read()
-    try:
-        return FastTextNumpy(data, max_cached_tokens)
-    except _Unsupported:
-        return None
+        head = f.read(HEADER_BYTES)
+        try:
+            _read_args(_Reader(head))
+            return FastTextNumpy(head + f.read(), max_cached_tokens)
+        except _Unsupported:
+            return None
