@@ -3,7 +3,7 @@
 The corpus is real multilingual text from this machine: the translated messages of every gettext catalogue
 under /usr/share/locale (dozens of languages), grouped into multi-line documents. No network is needed.
 
-    python benchmarks/bench_language.py [--docs 4000] [--runs 3]
+    python benchmarks/bench_language.py [--docs 4000] [--runs 3] [--corpus 'GLOB'] [--no-gettext]
 
 Prints, per method, the median wall time of ``--runs`` rounds (methods take turns in each round, so load
 changes on this shared machine fall on all alike), predictions/s, CPU seconds per MB and the ratio to
@@ -14,6 +14,12 @@ allenai/dolma 1.2.1's fastText language taggers download ``lid.176.bin`` when th
 happen here; the script runs them (``ft_lang_id_en_doc_v2`` and ``ft_lang_id_en_paragraph_v2``, their code
 unchanged) in the peer virtualenv with ``MODEL_PATH`` pointed at our bundled ``lid.176.ftz``, one process,
 the same documents, in the same rounds, and compares their English decisions (score >= 0.5) with ours.
+
+With ``--corpus`` (default: the tagger benchmark corpus under benchmarks/work/tagger_corpus, if it exists), it
+also compares our numpy prediction (``taggers.fasttext_numpy``) with the fasttext module on real text, documents
+and paragraphs: CPU seconds per MB side by side (each round starts with an empty token cache, as a worker does),
+the ``language`` tagger on either path, and the agreement: the top label on every unit, the largest probability
+difference and how many scores differ once rounded to the 5 decimals attribute files keep.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import argparse
 import gettext
 import glob
+import gzip
 import json
 import os
 import random
@@ -31,10 +38,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from dolma import Document  # noqa: E402
 from dolma.documents import paragraph_bounds  # noqa: E402
+from taggers import fasttext_numpy  # noqa: E402
+from taggers.classifiers import FastTextModule, fasttext_line, load_fasttext_module  # noqa: E402
 from taggers.language import LanguageId  # noqa: E402
 
 BATCH = 256  # dolma tag's default batch_size
@@ -145,12 +156,125 @@ def batched(tagger: LanguageId, docs: list[Document]) -> None:
         tagger.predict_batch(docs[i : i + BATCH])
 
 
+def read_corpus(pattern: str) -> list[Document]:
+    docs = []
+    for path in sorted(glob.glob(pattern)):
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            docs += [Document(id=row["id"], text=row["text"]) for row in map(json.loads, f)]
+    return docs
+
+
+def agreement(name: str, texts: list[str], reference: Any, k: int, threshold: float) -> None:
+    """Our predictions against the fasttext module's on ``texts``: top labels, probabilities, stored scores."""
+    ours = fasttext_numpy.load(LID_MODEL)
+    assert ours is not None
+    predictions = [ours.predict(texts[i : i + BATCH], k=k, threshold=threshold) for i in range(0, len(texts), BATCH)]
+    probabilities = np.concatenate([p.probabilities for p in predictions])
+    top = np.concatenate([p.top for p in predictions])
+    theirs = FastTextModule(reference).predict(texts, k=k, threshold=threshold)
+    returned = (probabilities > 0) | (theirs.probabilities > 0)
+    stored_ours = np.round(np.minimum(probabilities, 1.0), 5)[returned]
+    stored_theirs = np.round(np.minimum(theirs.probabilities, 1.0), 5)[returned]
+    differ = int((stored_ours != stored_theirs).sum())
+    print(
+        f"{name}, k={k}, threshold={threshold}: top label equal on {int((top == theirs.top).sum()):,}/{len(texts):,}; "
+        f"same labels returned on {int(((probabilities > 0) == (theirs.probabilities > 0)).all(axis=1).sum()):,}; "
+        f"max |p - p_fastText| {np.abs(probabilities - theirs.probabilities).max():.2e}; "
+        f"5-decimal scores differing {differ:,}/{int(returned.sum()):,} ({differ / max(int(returned.sum()), 1):.2%}, "
+        f"max {np.abs(stored_ours - stored_theirs).max(initial=0):.0e})"
+    )
+
+
+def corpus_suite(pattern: str, runs: int) -> None:
+    """numpy vs the fasttext module on real text: speed side by side, then agreement."""
+    docs = read_corpus(pattern)
+    if not docs:
+        print(f"\nno documents match {pattern}: the numpy vs fastText comparison is left out")
+        return
+    megabytes = sum(len(d.text.encode()) for d in docs) / 1e6
+    lines = [fasttext_line(d.text) for d in docs]
+    paragraphs = [fasttext_line(d.text[s:e]) for d in docs for s, e in paragraph_bounds(d.text)]
+    reference = load_fasttext_module(LID_MODEL)
+    print(
+        f"\nnumpy vs fastText on {pattern}: {len(docs):,} documents, {len(paragraphs):,} paragraphs, {megabytes:.2f} MB"
+    )
+
+    def fasttext_batches(texts: list[str], k: int, threshold: float) -> Callable[[], None]:
+        return lambda: [
+            reference.predict(texts[i : i + BATCH], k=k, threshold=threshold) for i in range(0, len(texts), BATCH)
+        ]
+
+    def numpy_batches(texts: list[str], k: int, threshold: float) -> Callable[[], None]:
+        def run() -> None:
+            model = fasttext_numpy.load(LID_MODEL)  # an empty token cache each round, as a worker starts
+            assert model is not None
+            for i in range(0, len(texts), BATCH):
+                model.predict(texts[i : i + BATCH], k=k, threshold=threshold)
+
+        return run
+
+    def tagger_rounds(params: LanguageId.Params, module: bool) -> Callable[[], None]:
+        def run() -> None:
+            tagger = LanguageId(params)
+            if module:
+                tagger.model = FastTextModule(reference)
+            batched(tagger, docs)
+
+        return run
+
+    en = LanguageId.Params(languages=["en"])
+    para = LanguageId.Params(level="paragraph")
+    suites = [
+        ("documents", lines, [(1, 0.0), (-1, 0.001)]),
+        ("paragraphs", paragraphs, [(1, 0.0), (-1, 0.001)]),
+    ]
+    for title, texts, settings in suites:
+        methods: list[tuple[str, Callable[[], Any]]] = []
+        for k, threshold in settings:
+            methods.append((f"fastText predict, k={k}, threshold={threshold}", fasttext_batches(texts, k, threshold)))
+            methods.append((f"numpy predict,    k={k}, threshold={threshold}", numpy_batches(texts, k, threshold)))
+        report(f"{title}: {len(texts):,} predictions in batches of {BATCH}", len(texts), megabytes, methods, runs)
+    taggers = [
+        ("language tagger, languages: [en], fastText module", tagger_rounds(en, True)),
+        ("language tagger, languages: [en], numpy", tagger_rounds(en, False)),
+        ("language tagger, level: paragraph, fastText module", tagger_rounds(para, True)),
+        ("language tagger, level: paragraph, numpy", tagger_rounds(para, False)),
+    ]
+    report("language tagger on the same documents", len(docs), megabytes, taggers, runs)
+    print()
+    for title, texts, settings in suites:
+        for k, threshold in [*settings, (-1, 5e-6)]:
+            agreement(title, texts, reference, k, threshold)
+    one_by_one = [reference.predict(text, k=1)[0][0] for text in lines]  # fastText's own call, one document each
+    ours = fasttext_numpy.load(LID_MODEL)
+    assert ours is not None
+    top = np.concatenate([ours.predict(lines[i : i + BATCH]).top for i in range(0, len(lines), BATCH)])
+    same = sum(ours.labels[t] == label for t, label in zip(top.tolist(), one_by_one, strict=True))
+    print(f"documents: numpy top label vs fastText's predict(text) one document at a time: {same:,}/{len(lines):,}")
+
+
+def report(title: str, count: int, megabytes: float, methods: list[tuple[str, Callable[[], Any]]], runs: int) -> None:
+    print(f"\n{title}")
+    print(f"{'method':<58}{'wall s':>8}{'pred/s':>10}{'CPU s/MB':>10}{'vs first':>10}")
+    timings = measure(methods, runs)
+    base = timings[0][1]
+    for (name, _fn), (wall, cpu) in zip(methods, timings, strict=True):
+        print(f"{name:<58}{wall:>8.3f}{count / wall:>10,.0f}{cpu / megabytes:>10.3f}{base / cpu:>9.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=4000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--corpus", default=os.path.join(HERE, "work", "tagger_corpus", "documents", "*.jsonl.gz"))
+    parser.add_argument("--no-gettext", action="store_true", help="only the numpy vs fastText comparison")
     args = parser.parse_args()
+    if not args.no_gettext:
+        gettext_suite(args)
+    corpus_suite(args.corpus, args.runs)
 
+
+def gettext_suite(args: argparse.Namespace) -> None:
     docs = build_corpus(args.docs)
     megabytes = sum(len(d.text.encode()) for d in docs) / 1e6
     lines = [d.text.replace("\n", " ") for d in docs]
@@ -161,7 +285,7 @@ def main() -> None:
     para_tagger = LanguageId(LanguageId.Params(level="paragraph"))
     para_en = LanguageId(LanguageId.Params(level="paragraph", languages=["en"]))
     para_en_exact = LanguageId(LanguageId.Params(level="paragraph", languages=["en"], min_score=5e-6))
-    model = doc_tagger.model
+    model = load_fasttext_module(LID_MODEL)
     print(f"corpus: {len(docs):,} documents, {len(paragraphs):,} paragraphs, {megabytes:.2f} MB, {args.runs} runs")
 
     mismatches = 0

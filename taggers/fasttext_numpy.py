@@ -44,6 +44,10 @@ FNV_PRIME = 16777619
 MAX_CACHED_TOKENS = 500_000
 MAX_CACHE_BYTES = 256 << 20
 NEW_TOKEN_CHUNK = 16_384
+DECODED_INPUT_BYTES = 64 << 20
+"""A quantized input matrix this small (lid.176's is 3 MB) is decoded once at load, larger ones row by row."""
+SINGLE_THREAD_PRODUCT = 65536 * 4
+"""OpenBLAS multiplies on one thread when m * n * k is at most this (SMP_THRESHOLD_MIN * GEMM_MULTITHREAD_THRESHOLD)."""
 HEADER_BYTES = 64  # magic, version, 12 int32 arguments and a float64
 """The token cache is cleared when it holds more tokens than either bound allows (vectors are float32)."""
 
@@ -201,11 +205,14 @@ class _InputMatrix:
             self.norm_pq = _ProductQuantizer.read(reader)
             if self.norm_pq.dim != 1 or self.norm_pq.nsubq != 1:
                 raise _Unsupported("norm quantizer sizes")
+        if rows * dim * 4 <= DECODED_INPUT_BYTES:
+            self.dense = self._decode(np.arange(rows))
 
     def take(self, ids: np.ndarray) -> np.ndarray:
         """The float32 input rows ``ids``, as fastText adds them to the hidden vector."""
-        if self.dense is not None:
-            return self.dense[ids]
+        return self.dense[ids] if self.dense is not None else self._decode(ids)
+
+    def _decode(self, ids: np.ndarray) -> np.ndarray:
         assert self.pq is not None
         vectors = self.pq.decode(self.codes[ids])
         if self.norm_pq is not None:
@@ -281,7 +288,7 @@ class FastTextNumpy:
         pairs = reader.array("i4", 2 * max(self.prune_size, 0)).reshape(-1, 2).astype(np.int64)
         if self.prune_size > 0 and (pairs[:, 0].min() < 0 or pairs[:, 0].max() >= self.bucket):
             raise _Unsupported("pruning index out of the buckets")
-        self.pruned_ids = np.full(self.bucket if self.prune_size > 0 else 0, -1, dtype=np.int64)
+        self.pruned_ids = np.full(self.bucket if self.prune_size > 0 else 0, -1, dtype=np.int32)
         self.pruned_ids[pairs[:, 0]] = pairs[:, 1]  # fastText keeps a pruned model's n-gram only if listed here
         self.prune_values = pairs[:, 1]
 
@@ -336,6 +343,12 @@ class FastTextNumpy:
         ``</s>`` (the end-of-line key stands for it) only its id."""
         wids = list(map(self.word_ids.get, tokens, itertools.repeat(-1)))
         labels = self.label_words
+        if labels.isdisjoint(tokens) and LABEL_PREFIX not in _END_OF_LINE.join(tokens):
+            inputs = [True] * len(tokens)  # the common case, decided by two C-level scans
+            for special in (EOS, _END_OF_LINE):
+                if special in tokens:
+                    inputs[tokens.index(special)] = False
+            return wids, inputs
         inputs = [
             token != EOS
             and token != _END_OF_LINE
@@ -351,13 +364,11 @@ class FastTextNumpy:
         empty = np.zeros(0, dtype=np.int64)
         if not words or self.maxn <= 0 or self.prune_size == 0:
             return empty, empty
-        joined = "<" + "><".join(words) + ">"
-        if joined.isascii():
-            lengths = np.fromiter(map(len, words), np.int64, len(words)) + 2
-        else:
-            lengths = np.array([len(word.encode("utf-8", "surrogatepass")) + 2 for word in words], dtype=np.int64)
-        data = np.frombuffer(joined.encode("utf-8", "surrogatepass"), dtype=np.uint8)
-        byte_word = np.repeat(np.arange(len(words)), lengths)
+        # words never hold a NUL (it separates words for fastText), so NULs between them mark where each ends
+        encoded = np.frombuffer(("<" + ">\0<".join(words) + ">").encode("utf-8", "surrogatepass"), dtype=np.uint8)
+        boundary = encoded == 0
+        data = encoded[~boundary]
+        byte_word = np.cumsum(boundary)[~boundary]
         starts = np.flatnonzero((data & 0xC0) != 0x80)
         nchars = len(starts)
         char_len = np.diff(np.append(starts, len(data)))
@@ -370,11 +381,10 @@ class FastTextNumpy:
         for j in range(1, int(char_len.max())):
             longer = np.flatnonzero(char_len > j)
             continuation.append((longer, signed[starts[longer] + j]))
-        hashes = np.zeros((nchars, self.maxn), dtype=np.uint32)
-        emitted = np.zeros((nchars, self.maxn), dtype=bool)
         h = np.full(nchars, FNV_OFFSET, dtype=np.uint32)
         inside = np.ones(nchars, dtype=bool)  # the n-gram starting at this character fits in its word
-        prime = np.uint32(FNV_PRIME)
+        prime, bucket = np.uint32(FNV_PRIME), np.uint32(self.bucket)
+        found_ids, found_keys = [], []
         for n in range(1, min(self.maxn, nchars) + 1):
             count = nchars - n + 1  # n-grams start at characters 0..count-1 and end at n-1..nchars-1
             h, inside = h[:count], inside[:count]
@@ -386,15 +396,21 @@ class FastTextNumpy:
                 lo = np.searchsorted(longer, n - 1)
                 at = longer[lo:] - (n - 1)
                 h[at] = (h[at] ^ byte[lo:]) * prime
-            hashes[:count, n - 1] = h
-            if n >= self.minn:
-                emitted[:count, n - 1] = inside & ~(new_word[:count] | new_word[1 : count + 1]) if n == 1 else inside
-        ids = (hashes[emitted] % np.uint32(self.bucket)).astype(np.int64)
-        owners = char_word[np.nonzero(emitted)[0]]
-        if self.prune_size > 0:
-            ids = self.pruned_ids[ids]
-            kept = ids >= 0
-            ids, owners = ids[kept], owners[kept]
+            if n < self.minn:
+                continue
+            start = np.flatnonzero(inside & ~(new_word[:count] | new_word[1 : count + 1]) if n == 1 else inside)
+            ids = (h[start] % bucket).astype(np.int64)
+            if self.prune_size > 0:  # a pruned model keeps few n-grams: drop the others before going on
+                ids = self.pruned_ids[ids].astype(np.int64)
+                start, ids = start[ids >= 0], ids[ids >= 0]
+            found_ids.append(ids)
+            found_keys.append(start * self.maxn + (n - 1))
+        if not found_ids:
+            return empty, empty
+        keys = np.concatenate(found_keys)
+        order = np.argsort(keys)  # by start character (so by word), then length: fastText's order
+        ids = np.concatenate(found_ids)[order]
+        owners = char_word[keys[order] // self.maxn]
         return self.nwords + ids, owners
 
     def _add_tokens(self, tokens: list[str], first_row: int) -> None:
@@ -461,7 +477,7 @@ class FastTextNumpy:
         limit = np.float32(threshold)
         bound = np.float32(np.log(np.float64(limit) + 1e-5))  # fastText's std_log(threshold)
         with np.errstate(over="ignore", divide="ignore"):  # labels and texts run down and across from here
-            logits = (self.output[: osz - 1 if self.loss == LOSS_HS else osz] @ hidden.T).astype(np.float32)
+            logits = self._logits(hidden, osz - 1 if self.loss == LOSS_HS else osz)
             if self.loss == LOSS_HS:
                 scores, kept, terms = self._tree_scores(logits, bound)
             else:
@@ -497,6 +513,17 @@ class FastTextNumpy:
         else:
             probabilities = np.where(kept, np.exp(scores), np.float32(0)).T.astype(np.float64)
         return Predictions(probabilities, top)
+
+    def _logits(self, hidden: np.ndarray, rows: int) -> np.ndarray:
+        """``output[:rows] @ hidden.T`` as float32, in products small enough that OpenBLAS runs each on the
+        calling thread: its worker threads spin between calls, doubling the CPU time of a tagging run."""
+        weights = self.output[:rows]
+        step = max(1, SINGLE_THREAD_PRODUCT // max(1, rows * self.dim))
+        if len(hidden) <= step:
+            return (weights @ hidden.T).astype(np.float32)
+        return np.concatenate([weights @ hidden[i : i + step].T for i in range(0, len(hidden), step)], axis=1).astype(
+            np.float32
+        )
 
     def _tree_scores(self, logits: np.ndarray, bound: np.float32) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Leaf scores (sums of ``log(p + 1e-5)`` along the path, in float32 as fastText adds them), whether
