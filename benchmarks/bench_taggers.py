@@ -115,9 +115,9 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def timed(cmd: list[str], cwd: str) -> tuple[float, float]:
+def timed(cmd: list[str], cwd: str, env: dict[str, str] | None = None) -> tuple[float, float]:
     cpu, wall = children_cpu(), time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         sys.exit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-3000:]}")
     return time.perf_counter() - wall, children_cpu() - cpu
@@ -176,8 +176,11 @@ def main() -> int:
         "dolma 1.2.1": [PEER_DOLMA, "tag", "--documents", "documents/*.jsonl.gz", "--experiment", "ref"]
         + ["--tagger_modules", plugin, "--processes", str(args.processes), "--taggers"]
         + ["gopher_v1", "c4_v2", "pii_regex_v2", "ft_lang_id_en_doc_v2_local", "whitespace_tokenizer_v1"],
-        "ours": [os.path.join(os.path.dirname(sys.executable), "dolma"), "tag", "-c", "ours.json"],
+        "ours": [sys.executable, "-c", "import sys; from dolma.cli import main; sys.exit(main(sys.argv[1:]))"]
+        + ["tag", "-c", "ours.json"],
     }
+    # ours runs the code of this checkout (not whatever is installed); dolma must not see it on its path
+    envs = {"dolma 1.2.1": None, "ours": {**os.environ, "PYTHONPATH": ROOT}}
     if args.per_tagger:
         params = {name: spec for entry in config["taggers"] if isinstance(entry, dict) for name, spec in entry.items()}
         per_tagger(sorted(glob.glob(os.path.join(args.work, "documents", "*.jsonl.gz")))[0], params, args.runs)
@@ -191,7 +194,7 @@ def main() -> int:
         names = list(commands) if round_no % 2 == 0 else list(reversed(commands))
         for name in names:
             shutil.rmtree(os.path.join(args.work, "attributes"), ignore_errors=True)
-            wall, cpu = timed(commands[name], args.work)
+            wall, cpu = timed(commands[name], args.work, envs[name])
             results[name].append((wall, cpu))
             print(f"round {round_no + 1} {name}: {wall:.1f} s wall, {cpu:.1f} s CPU", flush=True)
     print(f"load after: {os.getloadavg()}")
