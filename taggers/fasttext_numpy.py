@@ -58,6 +58,7 @@ PYTHON_ONLY_SEPARATORS = (
 """Where ``str.split()`` and fastText disagree: the characters only one of them splits on (``\0`` for fastText,
 the rest for Python). A text without any of them is tokenized by the much faster ``str.split()``."""
 _ASCII_ONLY_SEPARATORS = PYTHON_ONLY_SEPARATORS[:5]
+_ASCII_DISAGREEMENT = re.compile(f"[{_ASCII_ONLY_SEPARATORS}]")
 _DISAGREEMENT = re.compile(f"[{PYTHON_ONLY_SEPARATORS}]")
 _SIGN_EXTENDED = np.array([b if b < 128 else b + 0xFFFFFF00 for b in range(256)], dtype=np.uint32)
 _END_OF_LINE = "\x00"
@@ -69,7 +70,7 @@ def tokens(text: str) -> list[str]:
     """fastText's words of ``text`` (``Dictionary::readWord``): maximal runs of characters other than space,
     ``\n``, ``\r``, ``\t``, ``\v``, ``\f`` and ``\0``."""
     if text.isascii():
-        if not any(separator in text for separator in _ASCII_ONLY_SEPARATORS):
+        if not _ASCII_DISAGREEMENT.search(text):
             return text.split()
     elif not _DISAGREEMENT.search(text):
         return text.split()
@@ -312,6 +313,7 @@ class FastTextNumpy:
             left[i], right[i] = pair
             count[i] = count[pair[0]] + count[pair[1]]
         self.left, self.right = left.tolist(), right.tolist()
+        self.left_nodes, self.right_nodes = left, right
         self.levels: list[_Level] = []
         frontier = [2 * osz - 2]
         while parents := [n for n in frontier if left[n] >= 0]:
@@ -476,6 +478,9 @@ class FastTextNumpy:
         k = osz if k < 0 or k > osz else k
         limit = np.float32(threshold)
         bound = np.float32(np.log(np.float64(limit) + 1e-5))  # fastText's std_log(threshold)
+        if self.loss == LOSS_HS and k == 1 < osz:
+            with np.errstate(over="ignore", divide="ignore"):
+                return self._predict_best(hidden, has_input, bound)
         with np.errstate(over="ignore", divide="ignore"):  # labels and texts run down and across from here
             logits = self._logits(hidden, osz - 1 if self.loss == LOSS_HS else osz)
             if self.loss == LOSS_HS:
@@ -530,11 +535,8 @@ class FastTextNumpy:
         fastText's search reaches each leaf (no node on its path scores below ``bound``), and the edge terms
         (left edges, then right edges), each one row per node and one column per text."""
         osz, n = len(self.labels), logits.shape[1]
-        one = np.float32(1)
-        sigmoid = one / (one + np.exp(-logits))  # in float32 like fastText (one rounding per step, as in double)
         terms = np.empty((2 * (osz - 1), n), dtype=np.float32)
-        terms[: osz - 1] = np.log((one - sigmoid).astype(np.float64) + 1e-5)
-        terms[osz - 1 :] = np.log(sigmoid.astype(np.float64) + 1e-5)
+        terms[: osz - 1], terms[osz - 1 :] = _edge_terms(logits)
         scores = np.zeros((2 * osz - 1, n), dtype=np.float32)
         reached = np.zeros((2 * osz - 1, n), dtype=bool)
         reached[2 * osz - 2] = np.float32(0) >= bound
@@ -542,6 +544,51 @@ class FastTextNumpy:
             scores[level.nodes] = scores[level.parents] + terms[level.terms]
             reached[level.nodes] = reached[level.parents] & (scores[level.nodes] >= bound)
         return scores[:osz], reached[:osz], terms
+
+    def _predict_best(self, hidden: np.ndarray, has_input: np.ndarray, bound: np.float32) -> Predictions:
+        """k = 1 on the tree without scoring every node: a greedy descent finds a reached leaf, whose score (less
+        the margin a path can still gain) bounds the best from below; then only nodes scoring above that bound
+        are expanded, level by level. The same float32 sums as :meth:`_tree_scores`, the same near-tie rule."""
+        osz, n = len(self.labels), len(hidden)
+        root = 2 * osz - 2
+        node = np.full(n, root)
+        score = np.zeros(n, dtype=np.float32)
+        reached = has_input & (np.float32(0) >= bound)
+        active = np.arange(n)
+        while len(active):
+            left, right = _edge_terms(np.einsum("ij,ij->i", hidden[active], self.output[node[active] - osz]))
+            go_right = right > left
+            score[active] += np.where(go_right, right, left)
+            node[active] = np.where(go_right, self.right_nodes[node[active]], self.left_nodes[node[active]])
+            reached[active] &= score[active] >= bound
+            active = active[node[active] >= osz]
+        floor = np.maximum(np.where(reached, score - self.margin, np.float32(-np.inf)), bound)
+        best = np.full(n, -np.inf, dtype=np.float32)
+        second = np.full(n, -np.inf, dtype=np.float32)
+        top = np.full(n, -1)
+        text = np.flatnonzero(has_input & (np.float32(0) >= bound))
+        node, score = np.full(len(text), root), np.zeros(len(text), dtype=np.float32)
+        while len(text):
+            leaf = node < osz
+            _keep_two_best(best, second, top, text[leaf], node[leaf], score[leaf])
+            text, node, score = text[~leaf], node[~leaf], score[~leaf]
+            left, right = _edge_terms(np.einsum("ij,ij->i", hidden[text], self.output[node - osz]))
+            text = np.concatenate([text, text])
+            score = np.concatenate([score + left, score + right])
+            node = np.concatenate([self.left_nodes[node], self.right_nodes[node]])
+            above = score >= floor[text]
+            text, node, score = text[above], node[above], score[above]
+        near = np.flatnonzero(np.isfinite(second) & (best - second < self.margin))
+        if len(near):  # fastText's search may order these differently: redo them as it does
+            scores, _, terms = self._tree_scores(self._logits(hidden[near], osz - 1), bound)
+            for j, row in enumerate(near.tolist()):
+                leaves = self._depth_first(terms[:, j], 1, bound)
+                top[row] = leaves[0] if leaves else -1
+                best[row] = scores[leaves[0], j] if leaves else -np.inf
+        probabilities = np.zeros((n, osz))
+        found = np.flatnonzero(top >= 0)
+        probabilities[found, top[found]] = np.exp(best[found])
+        return Predictions(probabilities, top)
 
     def _softmax_scores(self, logits: np.ndarray, limit: np.float32) -> tuple[np.ndarray, np.ndarray]:
         """Softmax in float32 as fastText computes it (sequential sum), kept at or above ``limit``; the score
@@ -584,6 +631,32 @@ def _read_args(reader: _Reader) -> tuple[int, int, int, int, int]:
     if maxn > 0 and bucket <= 0:
         raise _Unsupported("character n-grams without buckets")
     return dim, loss, bucket, minn, maxn
+
+
+def _edge_terms(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """fastText's scores for the left and right edges below internal nodes of these logits: ``log(1 - f + 1e-5)``
+    and ``log(f + 1e-5)``, ``f`` the sigmoid, rounded to float32 where fastText stores a float (sigmoid in float32
+    is what it computes: each step rounds once, as in double)."""
+    one = np.float32(1)
+    sigmoid = one / (one + np.exp(-logits.astype(np.float32)))
+    left = np.log((one - sigmoid).astype(np.float64) + 1e-5).astype(np.float32)
+    return left, np.log(sigmoid.astype(np.float64) + 1e-5).astype(np.float32)
+
+
+def _keep_two_best(
+    best: np.ndarray, second: np.ndarray, top: np.ndarray, text: np.ndarray, node: np.ndarray, score: np.ndarray
+) -> None:
+    """Fold leaves (several may belong to one text) into each text's best and second-best score."""
+    order = np.lexsort((-score, text))
+    text, node, score = text[order], node[order], score[order]
+    while len(text):
+        first = np.append(True, text[1:] != text[:-1])  # each text's best remaining leaf
+        t, nd, sc = text[first], node[first], score[first]
+        better = sc > best[t]
+        second[t] = np.where(better, best[t], np.maximum(second[t], sc))
+        top[t[better]] = nd[better]
+        best[t] = np.where(better, sc, best[t])
+        text, node, score = text[~first], node[~first], score[~first]
 
 
 def load(path: str, max_cached_tokens: int = MAX_CACHED_TOKENS) -> FastTextNumpy | None:
