@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,7 +17,8 @@ from dolma import Document, cli, config, io
 from dolma.commands.train_fasttext import Config, train
 from dolma.errors import ConfigError
 from dolma.hashing import unit_hash
-from taggers.classifiers import FastTextClassifier
+from taggers.classifiers import FastTextClassifier, FastTextModule, fasttext_line, load_fasttext_module
+from taggers.fasttext_numpy import FastTextNumpy
 
 SPORT = "goal match team score league player coach referee stadium season striker keeper penalty".split()
 COOKING = "recipe oven flour sugar butter bake simmer garlic onion pepper salt sauce dough whisk".split()
@@ -48,6 +51,22 @@ def model_path(tmp_path_factory: pytest.TempPathFactory) -> str:
             f.write(json.dumps({"id": doc.id, "text": doc.text, "label": topic}) + "\n")
     cfg = {"data": [str(data)], "model": str(root / "topic.bin"), "seed": SEED, "test_fraction": TEST_FRACTION}
     train(config.build(Config, {**cfg, "threads": 1, "epoch": 20, "dim": 20, "bucket": 20_000}))
+    return str(root / "topic.bin")
+
+
+@pytest.fixture(scope="module")
+def unigram_model_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A sport/cooking classifier without word bigrams (so taggers.fasttext_numpy predicts it), with character
+    n-grams, trained by a fresh interpreter that imports only fasttext (fasttext-numpy2 can diverge to NaN in a
+    process that imported more)."""
+    root = tmp_path_factory.mktemp("unigram")
+    lines = [f"__label__{topic} {fasttext_line(doc.text)}" for doc, topic in documents(1200)]
+    (root / "train.txt").write_text("\n".join(lines) + "\n")
+    script = (
+        "import sys, fasttext; fasttext.train_supervised(input=sys.argv[1], dim=20, epoch=20, wordNgrams=1, minn=2, "
+        "maxn=4, bucket=20000, thread=1, verbose=0).save_model(sys.argv[2])"
+    )
+    subprocess.run([sys.executable, "-c", script, str(root / "train.txt"), str(root / "topic.bin")], check=True)
     return str(root / "topic.bin")
 
 
@@ -157,3 +176,24 @@ def test_dolma_tag_scores_with_a_trained_model_in_worker_processes(model_path: s
             score = json.loads(line)["attributes"]["topic__fasttext_classifier__sport"][0][2]
             correct += (score >= 0.5) == (topic == "sport")
     assert correct / len(pairs) >= 0.8
+
+
+def test_bigram_model_goes_through_the_fasttext_module(model_path: str) -> None:
+    assert isinstance(FastTextClassifier(FastTextClassifier.Params(model_path=model_path)).model, FastTextModule)
+
+
+@pytest.mark.parametrize("k", [1, -1])
+def test_unigram_model_is_predicted_in_numpy_as_the_fasttext_module_does(unigram_model_path: str, k: int) -> None:
+    params = FastTextClassifier.Params(model_path=unigram_model_path, level="both", k=k)
+    fast = FastTextClassifier(params)
+    assert isinstance(fast.model, FastTextNumpy)
+    slow = FastTextClassifier(params)
+    slow.model = FastTextModule(load_fasttext_module(unigram_model_path))
+    docs = [doc for doc, _ in held_out()] + [Document(id="blank", text=" \n"), Document(id="e", text="😀" * 1000)]
+    results = fast.predict_batch(docs)
+    assert set(results[0]) == {"sport", "cooking", "paragraph_sport", "paragraph_cooking"}
+    for ours, theirs in zip(results, slow.predict_batch(docs), strict=True):
+        assert ours.keys() == theirs.keys()
+        for key, spans in ours.items():
+            assert [span[:2] for span in spans] == [span[:2] for span in theirs[key]]
+            assert [span[2] for span in spans] == pytest.approx([span[2] for span in theirs[key]], abs=2e-6)

@@ -177,8 +177,9 @@ def test_token_cache_is_bounded_and_results_do_not_depend_on_it(lid_reference: A
     assert np.abs(np.concatenate([p.probabilities for p in batches]) - matrix).max() <= 1e-5
 
 
-def test_empty_batch(lid: FastTextNumpy) -> None:
-    predictions = lid.predict([], k=-1)
+@pytest.mark.parametrize("k", [1, 2, -1])
+def test_empty_batch(lid: FastTextNumpy, k: int) -> None:
+    predictions = lid.predict([], k=k)
     assert predictions.probabilities.shape == (0, 176) and predictions.top.shape == (0,)
 
 
