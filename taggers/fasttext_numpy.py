@@ -1,5 +1,5 @@
 """fastText supervised prediction in numpy: the same labels and probabilities as fastText 0.9.2's ``predict``,
-several times faster on a corpus.
+for less CPU (1.4-3.3x less on real text, see ``benchmarks/results/language.md``).
 
 fastText spends nearly all of a prediction summing, for every token, the input rows of the word and of each of
 its character n-grams. Tokens repeat (Zipf), so this module keeps the summed row vector of every distinct token
@@ -43,13 +43,13 @@ FNV_OFFSET = 2166136261
 FNV_PRIME = 16777619
 MAX_CACHED_TOKENS = 500_000
 MAX_CACHE_BYTES = 256 << 20
+"""The token cache is cleared when it holds more tokens than either bound allows (vectors are float32)."""
 NEW_TOKEN_CHUNK = 16_384
 DECODED_INPUT_BYTES = 64 << 20
 """A quantized input matrix this small (lid.176's is 3 MB) is decoded once at load, larger ones row by row."""
 SINGLE_THREAD_PRODUCT = 65536 * 4
 """OpenBLAS multiplies on one thread when m * n * k is at most this (SMP_THRESHOLD_MIN * GEMM_MULTITHREAD_THRESHOLD)."""
 HEADER_BYTES = 64  # magic, version, 12 int32 arguments and a float64
-"""The token cache is cleared when it holds more tokens than either bound allows (vectors are float32)."""
 
 _TOKEN = re.compile("[^ \n\r\t\v\f\0]+")
 PYTHON_ONLY_SEPARATORS = (
@@ -178,7 +178,8 @@ class _ProductQuantizer:
 
 
 class _InputMatrix:
-    """Input rows, dense or product-quantized (optionally with quantized norms), decoded on demand."""
+    """Input rows, dense or product-quantized (optionally with quantized norms; decoded once if small, else row
+    by row when asked for)."""
 
     def __init__(self, reader: _Reader, quantized: bool, dim: int) -> None:
         self.dense: np.ndarray | None = None
@@ -663,9 +664,9 @@ def load(path: str, max_cached_tokens: int = MAX_CACHED_TOKENS) -> FastTextNumpy
     """The model at local ``path`` if this module reproduces it exactly, else None (use the fasttext module).
     The header is checked first, so an unsupported model is not read twice."""
     with open(path, "rb") as f:
-        head = f.read(HEADER_BYTES)
         try:
-            _read_args(_Reader(head))
-            return FastTextNumpy(head + f.read(), max_cached_tokens)
+            _read_args(_Reader(f.read(HEADER_BYTES)))
+            f.seek(0)
+            return FastTextNumpy(f.read(), max_cached_tokens)
         except _Unsupported:
             return None
