@@ -8,6 +8,8 @@ import importlib.metadata
 import importlib.resources
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -236,3 +238,12 @@ def test_dolma_tag_runs_the_bundled_model_in_worker_processes(tmp_path: Path) ->
 def test_missing_model_path_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="nope.bin does not exist"):
         LanguageId.Params(model_path=str(tmp_path / "nope.bin"))
+
+
+def test_bundled_model_does_not_import_the_fasttext_module() -> None:
+    code = (
+        "import sys; from taggers.language import LanguageId; "
+        "LanguageId(LanguageId.Params(languages=['en'])); print('fasttext' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
