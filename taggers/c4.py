@@ -13,9 +13,9 @@ line offsets from the lower-cased text, which is longer than the original when i
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from functools import reduce
-from itertools import accumulate, compress, filterfalse, repeat
+from itertools import accumulate, chain, compress, filterfalse, repeat
 from operator import add, itemgetter, lt, methodcaller, not_, or_
 from typing import Any
 
@@ -99,6 +99,16 @@ class BadWordFinder:
         candidates = [i for i in range(both.bit_length()) if both >> i & 1 and self.inner[i] <= lowered_words]
         return any(self.phrases[i] in lowered for i in candidates)
 
+    def learn_batch(self, texts_words: Sequence[Collection[str]]) -> None:
+        """Learn the words of a batch of texts not seen yet, all at once: learning a text's few new words at a
+        time costs mostly the set-up of :meth:`learn`'s passes."""
+        vocabulary = set(chain.from_iterable(texts_words))
+        new = vocabulary.difference(self.known)
+        if len(self.known) + len(new) > self.max_remembered:
+            self.known.clear()
+            new = vocabulary
+        self.learn(list(new))
+
     def learn(self, new: list[str]) -> None:
         """Remember whether each new word is listed and which phrases it starts and ends (most: none, found
         in C)."""
@@ -166,6 +176,11 @@ class C4(Tagger):
         self.bad_words: BadWordFinder | None = None
         if params.bad_words_path:
             self.bad_words = BadWordFinder(*load_bad_words(params.bad_words_path))
+
+    def predict_batch(self, docs: Sequence[Document]) -> list[dict[str, list[Span]]]:
+        if self.bad_words is not None:
+            self.bad_words.learn_batch([analyse(doc.text).word_counts.keys() for doc in docs])
+        return list(map(self.predict, docs))
 
     def predict(self, doc: Document) -> dict[str, list[Span]]:
         text = doc.text

@@ -40,3 +40,16 @@ def test_finds_exactly_the_texts_with_a_listed_word_or_phrase_also_as_parts_of_w
 def test_listed_words_alone() -> None:
     finder = BadWordFinder(WORDS, ())
     assert contains(finder, "Ba ba") and contains(finder, "x cups") and not contains(finder, "bab cup")
+
+
+def test_learning_a_batch_at_once_finds_the_same() -> None:
+    rng = random.Random(5)
+    pieces = ["heck", "no", "oheck", "a", "b", "BA", "tongue", "in", "darn", "it", "all", "cups", "way", "out"]
+    texts = [" ".join(rng.choice(pieces) for _ in range(rng.randint(1, 8))) for _ in range(400)]
+    for remembered in (5, 1 << 17):  # 5: the batch overflows what is remembered, which is then forgotten
+        finder = BadWordFinder(WORDS, PHRASES)
+        finder.max_remembered = remembered
+        for start in range(0, len(texts), 50):
+            batch = texts[start : start + 50]
+            finder.learn_batch([set(text.split()) for text in batch])
+            assert [contains(finder, text) for text in batch] == [expected(text, WORDS) for text in batch]
