@@ -18,6 +18,7 @@ from dolma import Document, Span, Tagger, TaggerParams, io, paragraph_bounds, ta
 from dolma.errors import ConfigError, DolmaError, InputError
 from taggers import fasttext_numpy
 from taggers.fasttext_numpy import FastTextNumpy, Predictions
+from taggers.text import analysed
 
 LABEL_PREFIX = "__label__"
 CACHE_ENV = "DOLMA_MODEL_CACHE"
@@ -77,7 +78,8 @@ class FastTextModule:
         self.labels: list[str] = list(model.get_labels())
         self._columns = {label: i for i, label in enumerate(self.labels)}
 
-    def predict(self, texts: Sequence[str], k: int = 1, threshold: float = 0.0) -> Predictions:
+    def predict(self, texts: Sequence[str], k: int = 1, threshold: float = 0.0, word_counts: Any = None) -> Predictions:
+        """``word_counts`` is accepted for the common API, and unused: fastText splits each text itself."""
         probabilities = np.zeros((len(texts), len(self.labels)))
         top = np.full(len(texts), -1)
         if not texts:
@@ -91,7 +93,8 @@ class FastTextModule:
 
 
 Classifier = FastTextNumpy | FastTextModule
-"""Either predicts a batch as fastText's ``predict`` would: ``predict(texts, k, threshold) -> Predictions``."""
+"""Either predicts a batch as fastText's ``predict`` would: ``predict(texts, k, threshold, word_counts=None) ->
+Predictions``."""
 
 
 def load_fasttext_module(path: str) -> Any:
@@ -165,7 +168,9 @@ def predict_levels(
     get keys without prefix (a blank document is emitted with no scores), paragraphs ``paragraph_``."""
     plan = [units(doc.text, level) for doc in docs]
     texts = [doc.text[s:e] for doc, (whole, paras) in zip(docs, plan, strict=True) for s, e in whole + paras]
-    predictions = model.predict(texts, k, threshold)
+    analyses = list(map(analysed, texts)) if level == "document" else None  # gopher or c4 may have split them
+    word_counts = None if analyses is None else [None if a is None else a.word_counts for a in analyses]
+    predictions = model.predict(texts, k, threshold, word_counts)
     capped = np.minimum(predictions.probabilities, 1.0)
     tops = predictions.top.tolist()
     top_scores = capped[np.arange(len(texts)), predictions.top].tolist()

@@ -25,9 +25,9 @@ import heapq
 import itertools
 import re
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 
@@ -64,6 +64,7 @@ _SIGN_EXTENDED = np.array([b if b < 128 else b + 0xFFFFFF00 for b in range(256)]
 _END_OF_LINE = "\x00"
 """Cache key (row 0) of the end-of-sentence token fastText appends to every line: ``\0`` separates words for
 fastText, so no word is this."""
+_EOL_KEY, _ONCE = (_END_OF_LINE,), (1,)
 
 
 def tokens(text: str) -> list[str]:
@@ -77,15 +78,21 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
+def _split_like_python(texts: Sequence[str], joined: str) -> bool:
+    """True when ``str.split()`` gives fastText's words of every text (``joined``: the texts joined by the
+    end-of-line key, with a key at the end)."""
+    return (
+        joined.count(_END_OF_LINE) == len(texts)
+        and not any(separator in joined for separator in _ASCII_ONLY_SEPARATORS[1:])
+        and (joined.isascii() or not any(_DISAGREEMENT.search(text) for text in texts if not text.isascii()))
+    )
+
+
 def _batch_words(texts: Sequence[str]) -> list[str]:
     """The words of every text, each text's followed by the end-of-line key. One ``str.split()`` of the texts
     joined by the key does it when Python splits them as fastText does, else each text goes on its own."""
     joined = f" {_END_OF_LINE} ".join(texts) + f" {_END_OF_LINE}"
-    if (
-        joined.count(_END_OF_LINE) == len(texts)
-        and not any(separator in joined for separator in _ASCII_ONLY_SEPARATORS[1:])
-        and (joined.isascii() or not any(_DISAGREEMENT.search(text) for text in texts if not text.isascii()))
-    ):
+    if _split_like_python(texts, joined):
         return joined.split()
     words: list[str] = []
     for text in texts:
@@ -446,16 +453,30 @@ class FastTextNumpy:
             self._vectors[:, first : first + len(chunk)] = sums
             self._counts[first : first + len(chunk)] = counts
 
-    def hidden(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    def hidden(
+        self, texts: Sequence[str], word_counts: Sequence[Mapping[str, int] | None] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """fastText's hidden vector of each text (the mean of its input rows; ``get_sentence_vector``), and
         whether the text has any input row (fastText predicts nothing for a text without one). Newlines
-        separate words like spaces (fastText's ``predict`` refuses them)."""
+        separate words like spaces (fastText's ``predict`` refuses them).
+
+        ``word_counts``, when given for every text, holds the counts of its ``str.split()`` words (a tagger
+        that ran before on the same batch counted them): where Python splits the batch as fastText does, each
+        distinct word of a text is then looked up once and weighted by its count, instead of every word."""
         if not len(texts):
             return np.zeros((0, self.dim)), np.zeros(0, dtype=bool)
         if len(self._index) > self.max_cached_tokens:
             self._reset_cache()
         index = self._index
-        words = _batch_words(texts)
+        weights = None
+        if word_counts is not None and all(c is not None for c in word_counts):
+            counted = cast(Sequence[Mapping[str, int]], word_counts)
+            if _split_like_python(texts, f" {_END_OF_LINE} ".join(texts) + f" {_END_OF_LINE}"):
+                words = list(itertools.chain.from_iterable(itertools.chain(c, _EOL_KEY) for c in counted))
+                occurrences = itertools.chain.from_iterable(itertools.chain(c.values(), _ONCE) for c in counted)
+                weights = np.fromiter(occurrences, dtype=np.float64, count=len(words))
+        if weights is None:
+            words = _batch_words(texts)
         rows = np.fromiter(map(index.get, words, itertools.repeat(-1)), dtype=np.int64, count=len(words))
         missing = np.flatnonzero(rows < 0)
         if len(missing):
@@ -465,16 +486,28 @@ class FastTextNumpy:
             self._add_tokens(new, len(index) - len(new))
             rows[missing] = np.fromiter(map(index.__getitem__, unknown), dtype=np.int64, count=len(unknown))
         starts = np.concatenate([[0], np.flatnonzero(rows == 0)[:-1] + 1])  # row 0: the end of each text
-        sums = np.add.reduceat(self._vectors.take(rows, axis=1), starts, axis=1, dtype=np.float64)
-        counts = np.add.reduceat(self._counts.take(rows), starts)
+        vectors: np.ndarray = self._vectors.take(rows, axis=1)
+        counts = self._counts.take(rows)
+        if weights is not None:
+            vectors = vectors * weights  # float64 from here, as the sums below are
+            counts *= weights
+        sums = np.add.reduceat(vectors, starts, axis=1, dtype=np.float64)
+        counts = np.add.reduceat(counts, starts)
         return (sums / np.maximum(counts, 1.0)).T, counts > 0
 
-    def predict(self, texts: Sequence[str], k: int = 1, threshold: float = 0.0) -> Predictions:
+    def predict(
+        self,
+        texts: Sequence[str],
+        k: int = 1,
+        threshold: float = 0.0,
+        word_counts: Sequence[Mapping[str, int] | None] | None = None,
+    ) -> Predictions:
         """fastText's ``predict(texts, k, threshold)`` for a batch, as a probability matrix (see
-        :class:`Predictions`); ``k = -1`` returns every label at or above the threshold."""
+        :class:`Predictions`); ``k = -1`` returns every label at or above the threshold. ``word_counts``: see
+        :meth:`hidden`."""
         if k == 0 or k < -1:
             raise ValueError("k: a positive number of labels, or -1 for all")
-        hidden, has_input = self.hidden(texts)
+        hidden, has_input = self.hidden(texts, word_counts)
         osz, n = len(self.labels), len(texts)
         k = osz if k < 0 or k > osz else k
         limit = np.float32(threshold)

@@ -13,6 +13,7 @@ import random
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,19 @@ def test_hidden_is_fasttext_sentence_vector(lid: FastTextNumpy, lid_reference: A
     rows = lid.input.take(np.array(ids))
     assert np.array_equal(np.cumsum(rows, axis=0, dtype=np.float32)[-1] * np.float32(1 / len(ids)), reference[worst])
     assert np.abs(rows.astype(np.float64).mean(axis=0) - hidden[worst]).max() < 1e-7
+
+
+def test_hidden_from_word_counts_equals_hidden_from_the_text(lid: FastTextNumpy) -> None:
+    """Counts of ``str.split()`` words (shared by another tagger) give the same hidden vectors; a batch Python
+    splits differently from fastText (a no-break space, a NUL, \x1c) falls back to fastText's own words."""
+    texts = sample_texts()[:3000]
+    counts = [Counter(t.split()) for t in texts]
+    assert np.abs(lid.hidden(texts, counts)[0] - lid.hidden(texts)[0]).max() < 1e-12
+    for odd in ["non\xa0breaking words", "a\x00b c", "x\x1cy z", "\u3000wide space"]:
+        batch = [*texts[:5], odd]
+        with_counts = lid.hidden(batch, [Counter(t.split()) for t in batch])[0]
+        assert np.abs(with_counts - lid.hidden(batch)[0]).max() < 1e-12, odd
+    assert np.abs(lid.hidden(texts[:5], [*counts[:4], None])[0] - lid.hidden(texts[:5])[0]).max() < 1e-12
 
 
 @pytest.mark.parametrize(("k", "threshold"), [(1, 0.0), (-1, 0.001), (-1, 5e-6), (3, 0.0), (2, 0.2)])

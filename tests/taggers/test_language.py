@@ -22,6 +22,7 @@ from dolma.errors import ConfigError
 from taggers.classifiers import load_fasttext_module
 from taggers.fasttext_numpy import FastTextNumpy
 from taggers.language import LanguageId
+from taggers.text import analyse, analysed
 
 SENTENCES = {
     "en": "The council met on Tuesday to discuss the new library and the repairs to the old bridge.",
@@ -100,6 +101,16 @@ def test_single_sentences_are_identified_correctly(tagger: LanguageId) -> None:
 def test_batched_and_one_by_one_predictions_are_identical(tagger: LanguageId) -> None:
     docs = multilingual_documents()
     assert tagger.predict_batch(docs) == [tagger.predict(doc) for doc in docs]
+
+
+def test_words_split_by_an_earlier_tagger_give_the_same_predictions(tagger: LanguageId) -> None:
+    """After gopher or c4 split a batch's texts, the tagger weights their distinct words by count instead of
+    splitting the texts again: the attributes are the same."""
+    docs = multilingual_documents()
+    alone = tagger.predict_batch(docs)
+    analyses = [analyse(doc.text) for doc in docs]  # as gopher does; kept alive while the tagger runs
+    assert all(analysed(doc.text) is a for doc, a in zip(docs, analyses, strict=True))
+    assert tagger.predict_batch(docs) == alone
 
 
 def test_chosen_languages_are_scored_on_every_document(tagger: LanguageId) -> None:
