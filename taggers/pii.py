@@ -27,6 +27,7 @@ import re
 from collections.abc import Iterator
 
 from dolma import Document, Span, Tagger, tagger
+from taggers.text import analysed
 
 EMAIL, PHONE, IP = "email", "phone", "ip"
 CONTEXT_WINDOW = 100
@@ -171,6 +172,7 @@ class Pii(Tagger):
             out[f"{kind}_count"] = [(0, size, float(len(spans)))]
             total += len(spans)
         out["doc_count"] = [(0, size, float(total))]
-        words = len(text.split()) if total else 0
+        analysis = analysed(text) if total else None  # the words gopher or c4 split already, if they ran
+        words = (len(text.split()) if analysis is None else len(analysis.words)) if total else 0
         out["doc"] = [(0, size, round(total / words, 5) if words else 0.0)]
         return out
