@@ -68,3 +68,35 @@ def test_bad_words_file_on_s3(s3_bucket) -> None:
 
     io.write_bytes(f"{s3_bucket}/lists/bad.txt", b"darn\n")
     assert tag("Well darn it.", bad_words_path=f"{s3_bucket}/lists/bad.txt")["has_naughty_word"]
+
+
+def reference_line_flags(text: str, min_words: int) -> tuple[list, list, int]:
+    """The rule line by line, as C4 states it."""
+    lines = text.split("\n")
+    no_punctuation, too_few, start = [], [], 0
+    for i, line in enumerate(lines):
+        end = len(text) if i == len(lines) - 1 else start + len(line) + 1
+        if not line.rstrip().endswith((".", "?", "!", '"')):
+            no_punctuation.append((start, end, 1.0))
+        if len(line.split()) < min_words:
+            too_few.append((start, end, 1.0))
+        start = end
+    return no_punctuation, too_few, len(lines)
+
+
+def test_line_spans_equal_the_rule_line_by_line_on_any_whitespace() -> None:
+    import random
+
+    rng = random.Random(11)
+    pieces = ["word", "two words", "end.", "ask?", "wow!", '"quoted"', ".", " ", "  ", "\t", "\n", "\n\n", "\r\n"]
+    pieces += ["\u3000", "\xa0", "\x1c", "\u2028", "\x85", "é", "😀", "\ud800", "日本語", "x\u3001", "!\u3000"]
+    texts = ["", "\n", "one", "a b c", "a b c.\n"]
+    texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))) for _ in range(2000)]
+    for min_words in (1, 3, 5):
+        tagger = C4(C4.Params(min_words_per_line=min_words))
+        docs = [Document(id=str(i), text=text) for i, text in enumerate(texts)]
+        for text, out in zip(texts, tagger.predict_batch(docs), strict=True):
+            no_punctuation, too_few, lines = reference_line_flags(text, min_words)
+            assert out["lines_with_no_ending_punctuation"] == no_punctuation, text
+            assert out["lines_with_too_few_words"] == too_few, text
+            assert out["line_count"] == [(0, len(text), float(lines))]
