@@ -13,7 +13,9 @@ the same work; language with ``languages: [en]`` as dolma's en-doc tagger; white
 Each round runs both tools one after the other (the order alternates), so load on this shared machine falls
 on both; the script prints the median over rounds of wall time, documents/s, MB/s and CPU seconds per MB
 (the workers' user+system time), and the ratio ours/dolma. ``--per-tagger`` instead times each tagger's
-predict loop over one shard in each tool's own process, to show where the difference comes from.
+predict loop over one shard in each tool's own process, to show where the difference comes from;
+``--breakdown`` times our whole tag task over one shard in process, per tagger, to show where a real run's time
+goes.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -110,6 +113,47 @@ def per_tagger(shard: str, params: dict[str, dict], runs: int) -> None:
         print(f"{name:<26} {their:>7.2f} {'+'.join(names):<34} {mine:>7.2f} {their / mine:>5.1f}x")
 
 
+def breakdown(shard: str, taggers: list, runs: int) -> None:
+    """Our whole tag task over one shard in this process, as a worker runs it (all taggers, shared word
+    splits, reading and writing), with each tagger's ``predict_batch`` timed: where a real run's time goes."""
+    sys.path.insert(0, ROOT)
+    from dolma import registry
+    from dolma.commands.tag import tagger_specs
+    from dolma.tagging import AttributeOutput, TagTask
+
+    specs = tagger_specs(taggers)
+    out = os.path.join(os.path.dirname(os.path.dirname(shard)), "breakdown.jsonl.gz")
+    rows: list[dict[str, float]] = []
+    make = registry.instance
+    for _ in range(runs):
+        spent: dict[str, float] = {}
+
+        def timed_instance(name: str, params: dict, spent: dict[str, float] = spent) -> Any:
+            tagger = make(name, params)
+            predict = tagger.predict_batch
+
+            def predict_batch(docs: Any) -> Any:
+                started = time.process_time()
+                result = predict(docs)
+                spent[name] = spent.get(name, 0.0) + time.process_time() - started
+                return result
+
+            tagger.predict_batch = predict_batch  # type: ignore[method-assign]
+            return tagger
+
+        registry.instance = timed_instance  # type: ignore[assignment]
+        if os.path.exists(out):
+            os.remove(out)
+        started = time.process_time()
+        TagTask(shard, (AttributeOutput(out, "ours", specs),)).run(lambda *args: None)
+        total = time.process_time() - started
+        registry.instance = make
+        rows.append({**spent, "rest (read, tagger set-up, encode, write)": total - sum(spent.values()), "total": total})
+    print(f"\nour tag task over one shard in one process, CPU s, median of {runs} (each run a fresh set of taggers):")
+    for name in rows[0]:
+        print(f"{name:<44} {statistics.median(r[name] for r in rows):>6.2f}")
+
+
 def children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -143,6 +187,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
         "--per-tagger", action="store_true", help="instead, time each tagger's predict loop alone, in process"
+    )
+    parser.add_argument(
+        "--breakdown", action="store_true", help="instead, time our whole tag task over one shard, per tagger"
     )
     args = parser.parse_args()
     if not os.path.exists(PEER_DOLMA):
@@ -181,9 +228,13 @@ def main() -> int:
     }
     # ours runs the code of this checkout (not whatever is installed); dolma must not see it on its path
     envs = {"dolma 1.2.1": None, "ours": {**os.environ, "PYTHONPATH": ROOT}}
+    first_shard = sorted(glob.glob(os.path.join(args.work, "documents", "*.jsonl.gz")))[0]
+    if args.breakdown:
+        breakdown(first_shard, config["taggers"], args.runs)
+        return 0
     if args.per_tagger:
         params = {name: spec for entry in config["taggers"] if isinstance(entry, dict) for name, spec in entry.items()}
-        per_tagger(sorted(glob.glob(os.path.join(args.work, "documents", "*.jsonl.gz")))[0], params, args.runs)
+        per_tagger(first_shard, params, args.runs)
         return 0
     docs, nbytes = corpus_size(os.path.join(args.work, "documents"))
     mb = nbytes / 1e6

@@ -1,5 +1,5 @@
 """fastText supervised prediction in numpy: the same labels and probabilities as fastText 0.9.2's ``predict``,
-for less CPU (1.4-3.3x less on real text, see ``benchmarks/results/language.md``).
+for less CPU (1.4-3.3x less on real text, see the "Language ID" section of ``benchmarks/RESULTS.md``).
 
 fastText spends nearly all of a prediction summing, for every token, the input rows of the word and of each of
 its character n-grams. Tokens repeat (Zipf), so this module keeps the summed row vector of every distinct token
