@@ -7,6 +7,7 @@ runs the rest, sums the counters, and never lets timing or worker count change w
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import queue
@@ -174,10 +175,25 @@ def _collect(summary: RunSummary, index: int, result: TaskResult) -> None:
 
 _worker_queue: Any = None
 
+WORKER_GC_THRESHOLD = 100_000
+"""The cyclic garbage collector's first-generation threshold in workers (Python's default: 700). Tasks allocate
+millions of short-lived objects (word lists, counts, spans) that form no cycles and are freed batch by batch;
+at the default the collector scans them about a thousand times a shard, 7% of the CPU time of the tagging
+benchmark. Raised, it still runs whenever 100,000 more objects have been allocated than freed, so reference
+cycles a plugin leaks are still collected."""
+
+
+def _tune_gc() -> tuple[int, ...]:
+    """Raise the threshold (see ``WORKER_GC_THRESHOLD``); returns the previous thresholds."""
+    previous = gc.get_threshold()
+    gc.set_threshold(WORKER_GC_THRESHOLD, *previous[1:])
+    return previous
+
 
 def _init_worker(progress_queue: Any) -> None:
     global _worker_queue
     _worker_queue = progress_queue
+    _tune_gc()
 
 
 def _queue_report(docs: int, nbytes: int) -> None:
@@ -190,10 +206,14 @@ def _run_in_worker(task: Task) -> TaskResult:
 
 
 def _run_local(tasks: Sequence[Task], todo: list[int], processes: int, summary: RunSummary, bar: _Progress) -> None:
-    if processes <= 1 or len(todo) <= 1:
-        for index in todo:
-            _collect(summary, index, tasks[index].run(bar.add))
-            bar.file_done()
+    if processes <= 1 or len(todo) <= 1:  # in this process: the caller's collector settings come back after
+        previous = _tune_gc()
+        try:
+            for index in todo:
+                _collect(summary, index, tasks[index].run(bar.add))
+                bar.file_done()
+        finally:
+            gc.set_threshold(*previous)
         return
     context = multiprocessing.get_context("spawn")
     progress_queue = context.Queue()
@@ -308,4 +328,5 @@ def _run_ray(
 
 
 def _run_silently(task: Task) -> TaskResult:
+    _tune_gc()
     return task.run(lambda docs, nbytes: None)
