@@ -223,8 +223,7 @@ def main() -> int:
         "dolma 1.2.1": [PEER_DOLMA, "tag", "--documents", "documents/*.jsonl.gz", "--experiment", "ref"]
         + ["--tagger_modules", plugin, "--processes", str(args.processes), "--taggers"]
         + ["gopher_v1", "c4_v2", "pii_regex_v2", "ft_lang_id_en_doc_v2_local", "whitespace_tokenizer_v1"],
-        "ours": [sys.executable, "-c", "import sys; from dolma.cli import main; sys.exit(main(sys.argv[1:]))"]
-        + ["tag", "-c", "ours.json"],
+        "ours": [sys.executable, "-m", "dolma.cli", "tag", "-c", "ours.json"],
     }
     # ours runs the code of this checkout (not whatever is installed); dolma must not see it on its path
     envs = {"dolma 1.2.1": None, "ours": {**os.environ, "PYTHONPATH": ROOT}}

@@ -78,6 +78,11 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
+def _joined(texts: Sequence[str]) -> str:
+    """The texts joined by the end-of-line key, with a key at the end: one string to split or check at once."""
+    return f" {_END_OF_LINE} ".join(texts) + f" {_END_OF_LINE}"
+
+
 def _split_like_python(texts: Sequence[str], joined: str) -> bool:
     """True when ``str.split()`` gives fastText's words of every text (``joined``: the texts joined by the
     end-of-line key, with a key at the end)."""
@@ -91,7 +96,7 @@ def _split_like_python(texts: Sequence[str], joined: str) -> bool:
 def _batch_words(texts: Sequence[str]) -> list[str]:
     """The words of every text, each text's followed by the end-of-line key. One ``str.split()`` of the texts
     joined by the key does it when Python splits them as fastText does, else each text goes on its own."""
-    joined = f" {_END_OF_LINE} ".join(texts) + f" {_END_OF_LINE}"
+    joined = _joined(texts)
     if _split_like_python(texts, joined):
         return joined.split()
     words: list[str] = []
@@ -471,7 +476,7 @@ class FastTextNumpy:
         weights = None
         if word_counts is not None and all(c is not None for c in word_counts):
             counted = cast(Sequence[Mapping[str, int]], word_counts)
-            if _split_like_python(texts, f" {_END_OF_LINE} ".join(texts) + f" {_END_OF_LINE}"):
+            if _split_like_python(texts, _joined(texts)):
                 words = list(itertools.chain.from_iterable(itertools.chain(c, _EOL_KEY) for c in counted))
                 occurrences = itertools.chain.from_iterable(itertools.chain(c.values(), _ONCE) for c in counted)
                 weights = np.fromiter(occurrences, dtype=np.float64, count=len(words))

@@ -52,4 +52,5 @@ def test_learning_a_batch_at_once_finds_the_same() -> None:
         for start in range(0, len(texts), 50):
             batch = texts[start : start + 50]
             finder.learn_batch([set(text.split()) for text in batch])
+            assert finder.known.keys() >= {word for text in batch for word in text.split()}  # all learned at once
             assert [contains(finder, text) for text in batch] == [expected(text, WORDS) for text in batch]
