@@ -28,3 +28,23 @@ def make_docs(n: int, prefix: str = "d", source: str = "test") -> list[dict[str,
 
 def read_jsonl(path: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in io.read_bytes(path).splitlines() if line.strip()]
+
+
+def train_tokenizer(path: str, texts: list[str], vocab_size: int = 300) -> str:
+    """Train a small byte-level BPE on ``texts`` and save it as a ``tokenizer.json`` (nothing downloaded).
+    ``<|endoftext|>`` is id 0 and ``<|pad|>`` id 1."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<|endoftext|>", "<|pad|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tokenizer.save(path)
+    return path
