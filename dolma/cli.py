@@ -1,14 +1,19 @@
 """The ``dolma`` command: ``dolma <command> [-c config.yaml] [--dotted.key value ...]``.
 
 Each command is a config struct (its keys are the ``--help`` text) and a function that runs it. A user
-mistake (a :class:`DolmaError`) prints one line and exits 2; anything else is a bug and keeps its traceback.
+mistake (a :class:`DolmaError`) prints one line and exits 2 (with ``--debug``, the traceback too, and a
+worker's); anything else is a bug and keeps its traceback. Ctrl-C exits 130 and SIGTERM 143, each with a
+line saying the run can resume.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser(name, command, config_cls)
     known, overrides = parser.parse_known_args(rest)
     run: Callable[[Any], int] = module.main
+    debug = "--debug" in overrides
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
     try:
         if config_cls is None:
             if overrides:
@@ -81,11 +89,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = config.load(config_cls, known.config, overrides)
         return run(cfg)
     except DolmaError as exc:
+        if debug:
+            traceback.print_exc()
+            worker = getattr(exc, "worker_traceback", "")
+            if worker:
+                print(f"the worker's traceback:\n{worker}", file=sys.stderr)
         print(f"dolma {name}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"dolma {name}: interrupted; completed shards are kept and a rerun resumes", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        stopped = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"dolma {name}: {stopped}; completed shards are kept and a rerun resumes", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the driver is, so it stops the way Ctrl-C does: workers killed, no partial
+    output under a final name, a message, and a state a rerun resumes from."""
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise Terminated
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import fnmatch
 import functools
 import os
 import re
+import shutil
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -178,6 +179,41 @@ def remove(path: str) -> None:
         s3_client().delete_object(Bucket=bucket, Key=key)
     elif os.path.exists(path):
         os.remove(path)
+
+
+def move(source: str, target: str) -> None:
+    """Give a finished file its final name: a rename on disk, a server-side copy then delete on S3 (the
+    object appears whole when the copy completes)."""
+    if is_s3(source) != is_s3(target):
+        raise ValueError(f"cannot move {source} to {target} across storages")
+    if is_s3(source):
+        bucket, key = split_s3(source)
+        target_bucket, target_key = split_s3(target)
+        s3_client().copy({"Bucket": bucket, "Key": key}, target_bucket, target_key)
+        s3_client().delete_object(Bucket=bucket, Key=key)
+        return
+    directory = os.path.dirname(target)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    os.replace(source, target)
+
+
+def remove_tree(prefix: str, up_to: str | None = None) -> None:
+    """Remove everything under ``prefix`` (a directory, or every S3 key below ``prefix/``); on disk, also the
+    directories between it and ``up_to`` (exclusive) that it leaves empty, so a shared work directory
+    disappears once the last run using it ends."""
+    if is_s3(prefix):
+        for path in list(list_files(prefix.rstrip("/") + "/")):
+            remove(path)
+        return
+    shutil.rmtree(prefix, ignore_errors=True)
+    if up_to is None:
+        return
+    stop = os.path.abspath(up_to)
+    parent = os.path.dirname(os.path.abspath(prefix))
+    while parent.startswith(stop + os.sep) and os.path.isdir(parent) and not os.listdir(parent):
+        os.rmdir(parent)
+        parent = os.path.dirname(parent)
 
 
 def join(base: str, *parts: str) -> str:

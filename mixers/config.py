@@ -14,8 +14,8 @@ from typing import Annotated
 
 from msgspec import Meta
 
-from dolma.commands.shared import RunConfig
 from dolma.config import Strict
+from dolma.execution import RunConfig
 
 
 class FilterConfig(Strict):

@@ -116,11 +116,13 @@ def write(directory: str, manifest: dict[str, Any]) -> str:
     return path
 
 
-def read_hash(directory: str) -> str | None:
+def read(directory: str) -> dict[str, Any] | None:
+    """The manifest in ``directory``, or None when there is none (or it is not one of ours)."""
     path = io.join(directory, MANIFEST)
     if not io.exists(path):
         return None
     try:
-        return json.loads(io.read_bytes(path)).get("config_hash")
-    except (ValueError, AttributeError):
+        document = json.loads(io.read_bytes(path))
+    except ValueError:
         return None
+    return document if isinstance(document, dict) else None

@@ -17,24 +17,15 @@ import msgspec
 from dolma import config as config_module
 from dolma import io, layout
 from dolma.errors import ConfigError, DolmaError
+from dolma.execution import RunConfig
 from mixers.config import MixConfig, StreamConfig
 from mixers.filters import Expression, compile_expression, compile_path
 from mixers.mixing import StreamSpec
 from mixers.writer import extension
 
 ATTRIBUTE_PROBE_ROWS = 1000
-EXECUTION_KEYS = (
-    "processes",
-    "executor",
-    "ray_address",
-    "overwrite",
-    "ignore_existing",
-    "skip_bad_lines",
-    "progress",
-    "debug",
-    "dryrun",
-    "work_dir",
-)
+EXECUTION_KEYS = tuple(RunConfig.__struct_fields__)
+"""How a mix runs, not what it contains: left out of the config hash."""
 
 
 @dataclass

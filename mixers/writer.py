@@ -144,17 +144,13 @@ def parquet_bytes(lines: list[bytes]) -> bytes:
 # --------------------------------------------------------------------------------------------- packing
 
 
-def _copy(source: str, target: str) -> None:
-    """Copy a part to its shard name (server-side on S3); parts are deleted only once the manifest is
-    written, so a run interrupted while packing packs again from the same parts."""
-    if io.is_s3(source) and io.is_s3(target):
-        bucket, key = io.split_s3(source)
-        target_bucket, target_key = io.split_s3(target)
-        io.s3_client().copy({"Bucket": bucket, "Key": key}, target_bucket, target_key)
-        return
+def concatenate(sources: list[str], target: str) -> None:
+    """Write the sources' stored bytes one after the other to ``target`` (atomically). One Parquet part, or
+    one part of a stream, is a straight copy."""
     with io.atomic_write_stored(target) as out:
-        for chunk in io.iter_stored_chunks(source):
-            out.write(chunk)
+        for source in sources:
+            for chunk in io.iter_stored_chunks(source):
+                out.write(chunk)
 
 
 @dataclass(frozen=True)
@@ -165,13 +161,21 @@ class Shard:
     parts: tuple[Part, ...]
 
 
-def plan_shards(parts: list[Part], max_bytes: int, concatenate: bool) -> list[list[Part]]:
-    """Group consecutive parts greedily into shards of at most ``max_bytes`` (one part per shard when
-    parts cannot be concatenated)."""
+def order_parts(parts: list[Part], order_seed: str | None) -> list[Part]:
+    """Parts in input order, or (with ``shuffle``) a seeded permutation of it."""
+    ordered = list(parts)
+    if order_seed is not None:
+        random.Random(order_seed).shuffle(ordered)
+    return ordered
+
+
+def plan_shards(parts: list[Part], max_bytes: int, ext: str) -> list[list[Part]]:
+    """Group consecutive parts greedily into shards of at most ``max_bytes`` (one part per shard for
+    Parquet, whose files cannot be concatenated byte-wise)."""
     groups: list[list[Part]] = []
     size = 0
     for part in parts:
-        if not concatenate or not groups or size + part.bytes > max_bytes:
+        if ext == ".parquet" or not groups or size + part.bytes > max_bytes:
             groups.append([part])
             size = part.bytes
         else:
@@ -184,30 +188,8 @@ def shard_path(directory: str, stream: str, index: int, ext: str) -> str:
     return io.join(directory, f"{stream}-{index:05d}{ext}")
 
 
-def pack(
-    parts: list[Part], directory: str, stream: str, ext: str, max_bytes: int, order_seed: str | None = None
-) -> list[Shard]:
-    """Turn parts (in input order, or a seeded permutation of it) into numbered shards in ``directory``;
-    remove shards of this stream left over from an earlier run that produced more of them."""
-    ordered = list(parts)
-    if order_seed is not None:
-        random.Random(order_seed).shuffle(ordered)
-    shards = []
-    for index, group in enumerate(plan_shards(ordered, max_bytes, concatenate=ext != ".parquet")):
-        target = shard_path(directory, stream, index, ext)
-        if len(group) == 1:
-            _copy(group[0].path, target)
-        else:
-            with io.atomic_write_stored(target) as out:
-                for part in group:
-                    for chunk in io.iter_stored_chunks(part.path):
-                        out.write(chunk)
-        shards.append(Shard(target, sum(p.bytes for p in group), sum(p.documents for p in group), tuple(group)))
-    _remove_stale(directory, stream, ext, len(shards))
-    return shards
-
-
-def _remove_stale(directory: str, stream: str, ext: str, count: int) -> None:
+def remove_stale(directory: str, stream: str, ext: str, count: int) -> None:
+    """Remove shards of this stream numbered ``count`` and above: left by an earlier run that made more."""
     pattern = re.compile(re.escape(stream) + r"-(\d{5,})" + re.escape(ext) + r"\Z")
     for path in io.glob(io.join(directory, f"{stream}-*{ext}")):
         match = pattern.match(os.path.basename(path))

@@ -9,7 +9,8 @@ import pytest
 from dolma import io
 from dolma.cli import main
 from dolma.errors import InputError
-from dolma.executors import TaskResult, run_tasks
+from dolma.execution import Execution
+from dolma.executors import TaskResult, make_executor
 from tests.commands.test_tag import PLUGIN, corpus
 
 
@@ -50,6 +51,10 @@ def test_ray_task_error_reaches_the_user(tmp_path, ray_local, capsys):
     io.write_bytes(path, b'{"id": "a", "text": "fine"}\n{"id": 1}\n')
     assert main(["tag", "--documents", path, "--taggers", "char_length", "--executor", "ray"]) == 2
     assert f"{path}:2:" in capsys.readouterr().err
+
+
+def run_tasks(tasks, executor="local", processes=1, **settings):
+    return make_executor(Execution(kind=executor, processes=processes, **settings)).run(tasks, desc="t")
 
 
 class _Fails:
@@ -96,7 +101,7 @@ def test_workers_collect_garbage_less_often(tmp_path, ray_local):
     before = gc.get_threshold()
     for executor, processes in (("local", 1), ("local", 2), ("ray", 1)):
         tasks = [_ReportsGc(str(tmp_path / f"{executor}-{processes}-{i}")) for i in range(2)]
-        summary = run_tasks(tasks, desc="t", executor=executor, processes=processes)
+        summary = run_tasks(tasks, executor=executor, processes=processes)
         assert [r.counters["gc_threshold"] for r in summary.results] == [WORKER_GC_THRESHOLD] * 2, executor
     assert gc.get_threshold() == before  # a run in this process puts the caller's settings back
 
@@ -104,7 +109,7 @@ def test_workers_collect_garbage_less_often(tmp_path, ray_local):
 def test_a_failure_keeps_completed_shards_and_raises(tmp_path):
     tasks = [_Writes(str(tmp_path / "a")), _Fails(str(tmp_path / "b")), _Writes(str(tmp_path / "c"))]
     with pytest.raises(InputError, match="always-fails"):
-        run_tasks(tasks, desc="t", processes=2)
+        run_tasks(tasks, processes=2)
     assert open(tmp_path / "a").read() == "done\n"
     assert not os.path.exists(tmp_path / "b")
 
@@ -112,7 +117,7 @@ def test_a_failure_keeps_completed_shards_and_raises(tmp_path):
 def test_existing_outputs_are_skipped(tmp_path):
     tasks = [_Writes(str(tmp_path / "a")), _Writes(str(tmp_path / "b"))]
     (tmp_path / "a").write_text("old\n")
-    summary = run_tasks(tasks, desc="t", processes=1)
+    summary = run_tasks(tasks, processes=1)
     assert (summary.tasks_run, summary.tasks_skipped) == (1, 1)
     assert summary.results[0] is None and summary.results[1] is not None
     assert open(tmp_path / "a").read() == "old\n"

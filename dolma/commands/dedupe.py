@@ -10,11 +10,12 @@ from typing import Annotated, Any
 from msgspec import Meta
 
 from dolma import io, layout
-from dolma.commands.shared import RunConfig
 from dolma.config import Strict
 from dolma.dedup.exact import ExactOutcome, ExactRun, KeySpec, check_key_selects, compile_path, run_exact
 from dolma.dedup.minhash import MinhashConfig, plan_minhash, run_minhash
 from dolma.errors import ConfigError
+from dolma.execution import RunConfig
+from dolma.executors import make_executor
 
 
 class NgramConfig(Strict):
@@ -178,7 +179,7 @@ def plan_exact(config: Config) -> ExactRun:
         estimated_doc_count=bloom.estimated_doc_count,
         desired_false_positive_rate=bloom.desired_false_positive_rate,
         skip_bad_lines=config.skip_bad_lines,
-        execute=config.execute_kwargs(),
+        overwrite=config.execution().overwrite,
     )
 
 
@@ -217,7 +218,7 @@ def main(config: Config) -> int:
             for path, out in zip(mrun.documents, mrun.attribute_paths, strict=True):
                 print(f"{path} -> {out}")
             return 0
-        run_minhash(mrun)
+        run_minhash(mrun, make_executor(config.execution()))
         return 0
     run = plan_exact(config)
     if config.dryrun:
@@ -225,6 +226,6 @@ def main(config: Config) -> int:
             print(f"{path} -> {out}")
         return 0
     started = time.monotonic()
-    outcome = run_exact(run)
+    outcome = run_exact(run, make_executor(config.execution()))
     _print_exact(outcome, time.monotonic() - started)
     return 0

@@ -11,9 +11,9 @@ from typing import Annotated
 from msgspec import Meta
 
 from dolma import io, layout
-from dolma.commands.shared import RunConfig
 from dolma.errors import ConfigError
-from dolma.executors import Report, TaskResult, run_tasks
+from dolma.execution import RunConfig
+from dolma.executors import Report, TaskResult, make_executor
 from dolma.stats import ShardStats, shard_stats
 
 
@@ -83,7 +83,7 @@ def render(stats: ShardStats) -> list[str]:
 
 def main(config: Config) -> int:
     tasks = plan(config)
-    summary = run_tasks(tasks, desc="stat", **config.execute_kwargs())  # type: ignore[arg-type]
+    summary = make_executor(config.execution()).run(tasks, desc="stat")
     total = ShardStats()
     for result in summary.results:  # input order, so the merged sample does not depend on timing
         if result is not None:

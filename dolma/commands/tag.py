@@ -7,9 +7,10 @@ from typing import Annotated, Any
 from msgspec import Meta
 
 from dolma import io, layout, registry
-from dolma.commands.shared import RunConfig, print_summary
 from dolma.errors import ConfigError
-from dolma.executors import run_tasks
+from dolma.execution import RunConfig
+from dolma.executors import make_executor
+from dolma.outcome import Outcome, print_outcome
 from dolma.tagging import AttributeOutput, TaggerSpec, TagTask
 
 
@@ -93,6 +94,7 @@ def main(config: Config) -> int:
         for task in tasks:
             print(f"{task.document_path} -> {', '.join(task.outputs())}")
         return 0
-    summary = run_tasks(tasks, desc="tag", **config.execute_kwargs())  # type: ignore[arg-type]
-    print_summary(summary, "dolma tag")
+    execution = config.execution()
+    summary = make_executor(execution).run(tasks, desc="tag")
+    print_outcome(Outcome.of("dolma tag", summary), execution)
     return 0

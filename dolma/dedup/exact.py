@@ -27,7 +27,7 @@ import re
 import threading
 import time
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -38,7 +38,7 @@ from dolma import io
 from dolma.dedup.bloom import BloomFilter, memory_check, plan_size
 from dolma.documents import BadLines, encode_line, iter_decoded, read_documents, round_score
 from dolma.errors import ConfigError, InputError
-from dolma.executors import ProgressCounter, Report, TaskResult
+from dolma.executors import Executor, ProgressCounter, Report, RunSummary, TaskResult
 
 _xxh64 = xxhash.xxh3_64_intdigest
 
@@ -493,7 +493,7 @@ class ExactRun:
     estimated_doc_count: int = 0
     desired_false_positive_rate: float = 0.0
     skip_bad_lines: bool = False
-    execute: dict[str, Any] = field(default_factory=dict)
+    overwrite: bool = False
 
     def _stem(self, path: str) -> str:
         token = json.dumps([path, self.spec.fingerprint(), self.read_only], sort_keys=True)
@@ -517,7 +517,7 @@ class ExactOutcome:
     bloom: dict[str, Any]
 
 
-def run_exact(run: ExactRun) -> ExactOutcome:
+def run_exact(run: ExactRun, executor: Executor) -> ExactOutcome:
     """Run the stages; see the module docstring. Refuses, before any work, to redo a shard the filter
     already holds unless its earlier decisions are still in the work directory."""
     bloom = _load_filter(run)
@@ -529,7 +529,7 @@ def run_exact(run: ExactRun) -> ExactOutcome:
                 f"{path}: size changed since it was inserted into {run.bloom_file} ({recorded[path]} -> "
                 f"{sizes[path]} bytes); delete the filter file to dedupe the new data from scratch"
             )
-    redo = bool(run.execute.get("overwrite"))
+    redo = run.overwrite
     attribute_of = dict(zip(run.documents, run.attribute_paths, strict=True))
     need_attr = {p for p in run.documents if redo or not io.exists(attribute_of[p])}
     new = {p for p in run.documents if p not in recorded} if not run.read_only else need_attr
@@ -542,7 +542,7 @@ def run_exact(run: ExactRun) -> ExactOutcome:
             )
     staged = [p for p in run.documents if p in new or p in need_attr]
     key_tasks = [KeyTask(p, run.key_path(p), run.spec, run.skip_bad_lines) for p in staged]
-    stage1 = _Stage1(key_tasks, {**run.execute, "overwrite": redo})
+    stage1 = _Stage1(key_tasks, executor, redo)
     counters: dict[str, int] = {"duplicate_keys": 0, "spans_marked": 0, "documents_marked": 0}
     if bloom is None and any(p in new for p in staged):
         bloom = _new_filter(run, stage1)
@@ -588,18 +588,16 @@ class _Stage1:
     """The key tasks, run by the executor in a background thread so the driver can decide shard ``i`` (in
     order) as soon as its key file exists, while later shards are still being hashed."""
 
-    def __init__(self, tasks: list[KeyTask], execute: dict[str, Any]) -> None:
-        from dolma.executors import RunSummary, ensure_ray, run_tasks
-
-        if execute.get("executor") == "ray" and tasks:
-            ensure_ray(execute.get("ray_address"), execute.get("processes"))  # Ray wants the main thread
+    def __init__(self, tasks: list[KeyTask], executor: Executor, overwrite: bool) -> None:
+        if tasks:
+            executor.workers  # noqa: B018 - connects to the engine here: Ray wants the main thread
         self.tasks = tasks
         self.summary: RunSummary | None = None
         self.error: BaseException | None = None
 
         def work() -> None:
             try:
-                self.summary = run_tasks(tasks, desc="dedupe: keys", **execute)
+                self.summary = executor.run(tasks, desc="dedupe: keys", overwrite=overwrite)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the driver thread
                 self.error = exc
 

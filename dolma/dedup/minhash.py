@@ -27,7 +27,7 @@ import sys
 import time
 import unicodedata
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
@@ -40,7 +40,7 @@ from dolma.config import Strict
 from dolma.dedup.clusters import component_sizes, components, keepers
 from dolma.documents import BadLines, encode_line, read_attributes, read_documents
 from dolma.errors import ConfigError, InputError
-from dolma.executors import ProgressCounter, Report, TaskResult
+from dolma.executors import Executor, ProgressCounter, Report, TaskResult
 
 FORMAT = "dolma-toolkit-minhash-v1"
 EMPTY = np.uint64(1 << 32)
@@ -592,7 +592,6 @@ class MinhashRun:
     hashing: Hashing
     keeper_paths: list[str] | None
     skip_bad_lines: bool = False
-    execute: dict[str, Any] = field(default_factory=dict)
 
     def _stem(self, path: str) -> str:
         return xxhash.xxh3_64_hexdigest(path.encode())
@@ -644,7 +643,6 @@ def plan_minhash(config: MinhashConfig, documents: list[str], name: str, run_con
         hashing=hashing,
         keeper_paths=keeper_paths,
         skip_bad_lines=run_config.skip_bad_lines,
-        execute=run_config.execute_kwargs(),
     )
 
 
@@ -659,9 +657,7 @@ class MinhashOutcome:
     stage_seconds: dict[str, float]
 
 
-def run_minhash(run: MinhashRun, quiet: bool = False) -> MinhashOutcome:
-    from dolma.executors import run_tasks
-
+def run_minhash(run: MinhashRun, executor: Executor, quiet: bool = False) -> MinhashOutcome:
     seconds: dict[str, float] = {}
     started = time.monotonic()
     sig_tasks = [
@@ -676,12 +672,12 @@ def run_minhash(run: MinhashRun, quiet: bool = False) -> MinhashOutcome:
         )
         for i, p in enumerate(run.documents)
     ]
-    execute = {**run.execute, "overwrite": False}  # stage outputs are keyed by a fingerprint of the inputs
-    sig_summary = run_tasks(sig_tasks, desc="minhash: signatures", **execute)
+    # stage outputs are keyed by a fingerprint of the inputs: never redone, even with overwrite
+    sig_summary = executor.run(sig_tasks, desc="minhash: signatures", overwrite=False)
     seconds["signatures"] = time.monotonic() - started
 
     started = time.monotonic()
-    groups = _band_groups(run)
+    groups = _band_groups(run, executor.workers)
     band_tasks = [
         BandTask(
             i,
@@ -693,7 +689,7 @@ def run_minhash(run: MinhashRun, quiet: bool = False) -> MinhashOutcome:
         )
         for i, group in enumerate(groups)
     ]
-    band_summary = run_tasks(band_tasks, desc="minhash: bands", **execute)
+    band_summary = executor.run(band_tasks, desc="minhash: bands", overwrite=False)
     seconds["bands"] = time.monotonic() - started
 
     started = time.monotonic()
@@ -708,7 +704,7 @@ def run_minhash(run: MinhashRun, quiet: bool = False) -> MinhashOutcome:
         ClusterAttributeTask(run.signature_path(p), run.cluster_path(p), out, run.config.attribute_name)
         for p, out in zip(run.documents, run.attribute_paths, strict=True)
     ]
-    attr_summary = run_tasks(attr_tasks, desc="minhash: attributes", **run.execute)
+    attr_summary = executor.run(attr_tasks, desc="minhash: attributes")
     seconds["attributes"] = time.monotonic() - started
     outcome = MinhashOutcome(
         documents=n_docs,
@@ -724,9 +720,9 @@ def run_minhash(run: MinhashRun, quiet: bool = False) -> MinhashOutcome:
     return outcome
 
 
-def _band_groups(run: MinhashRun) -> list[tuple[int, ...]]:
+def _band_groups(run: MinhashRun, workers: int) -> list[tuple[int, ...]]:
     bands = run.hashing.bands
-    tasks = run.config.band_tasks or int(run.execute.get("processes") or 1)
+    tasks = run.config.band_tasks or workers
     tasks = max(1, min(bands, tasks))
     return [tuple(int(b) for b in group) for group in np.array_split(np.arange(bands), tasks)]
 

@@ -167,7 +167,7 @@ def test_token_budget_and_document_target(tmp_path):
     got = output_docs(tmp_path / "out")
     tokens = sum(len(d["text"].split()) for d in got)
     assert abs(tokens - 5000) < 150, tokens
-    assert mix(tmp_path, [stream(tmp_path, name="t", target_documents=1000)], "--processes", "2") == 0
+    assert mix(tmp_path, [stream(tmp_path, name="t", target_documents=1000)], "--processes", "2", "--overwrite") == 0
     assert abs(len(output_docs(tmp_path / "out", "t")) - 1000) <= 5  # upsampled 600 -> 1000
 
 

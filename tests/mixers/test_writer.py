@@ -7,7 +7,7 @@ import gzip
 import pyarrow.parquet as pq
 import pytest
 
-from mixers.writer import Part, PartWriter, pack, plan_shards
+from mixers.writer import Part, PartWriter, concatenate, plan_shards, remove_stale
 
 
 def lines(n, size=100):
@@ -27,12 +27,12 @@ def test_parts_are_capped_by_uncompressed_size(tmp_path):
 
 def test_plan_groups_consecutive_parts_under_the_cap():
     parts = [Part(f"p{i}", size, 1) for i, size in enumerate([40, 50, 20, 90, 10, 150])]
-    groups = plan_shards(parts, 100, concatenate=True)
+    groups = plan_shards(parts, 100, ".jsonl.gz")
     assert [[p.path for p in g] for g in groups] == [["p0", "p1"], ["p2"], ["p3", "p4"], ["p5"]]
-    assert len(plan_shards(parts, 100, concatenate=False)) == 6
+    assert len(plan_shards(parts, 100, ".parquet")) == 6
 
 
-def test_pack_concatenates_gzip_members_into_numbered_shards(tmp_path):
+def test_packed_gzip_members_make_valid_numbered_shards(tmp_path):
     all_parts = []
     for task in range(3):
         writer = PartWriter(str(tmp_path / "w" / f"{task:06d}"), ".jsonl.gz", max_bytes=2000)
@@ -42,13 +42,16 @@ def test_pack_concatenates_gzip_members_into_numbered_shards(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "s-00009.jsonl.gz").write_bytes(gzip.compress(b"stale\n"))
-    shards = pack(all_parts, str(out), "s", ".jsonl.gz", max_bytes=10_000)
-    assert [s.path.rsplit("/", 1)[1] for s in shards] == [f"s-{k:05d}.jsonl.gz" for k in range(len(shards))]
-    assert not (out / "s-00009.jsonl.gz").exists()
-    assert all(s.bytes <= 10_000 for s in shards)
-    content = b"".join(gzip.decompress(open(s.path, "rb").read()) for s in shards)
+    cap = max(p.bytes for p in all_parts) * 2
+    groups = plan_shards(all_parts, cap, ".jsonl.gz")
+    shards = [str(out / f"s-{k:05d}.jsonl.gz") for k in range(len(groups))]
+    for group, shard in zip(groups, shards, strict=True):
+        concatenate([part.path for part in group], shard)
+    remove_stale(str(out), "s", ".jsonl.gz", len(shards))
+    assert not (out / "s-00009.jsonl.gz").exists() and len(shards) > 1
+    assert all(sum(p.bytes for p in group) <= cap for group in groups)
+    content = b"".join(gzip.decompress(open(s, "rb").read()) for s in shards)
     assert content == b"".join(lines(10)) * 3
-    assert sum(s.documents for s in shards) == 30
 
 
 def test_shuffle_is_seeded_and_keeps_every_line(tmp_path):
