@@ -60,10 +60,21 @@ def _parser(name: str, command: Command, config_cls: Any) -> argparse.ArgumentPa
     return parser
 
 
+def _config_first(args: list[str]) -> list[str]:
+    """allenai/dolma's argument order, ``dolma -c config.yaml <command> ...``, turned into ours
+    (``dolma <command> -c config.yaml ...``); both work."""
+    if args and args[0] in ("-c", "--config") and len(args) >= 3:
+        return [args[2], args[0], args[1], *args[3:]]
+    if args and args[0].startswith("--config=") and len(args) >= 2:
+        return [args[1], args[0], *args[2:]]
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = _config_first(list(sys.argv[1:] if argv is None else argv))
     if not args or args[0] in ("-h", "--help"):
-        print("usage: dolma <command> [-c config.yaml] [--key value ...]\n\ncommands:")
+        print("usage: dolma <command> [-c config.yaml] [--key value ...]  (or dolma -c config.yaml <command> ...)")
+        print("\ncommands:")
         for name, command in COMMANDS.items():
             print(f"  {name:<16}{command.summary}")
         print("\n`dolma <command> --help` lists a command's config keys.")

@@ -8,6 +8,8 @@ Unknown keys and wrong types are errors that name the key.
 from __future__ import annotations
 
 import json
+import os
+import re
 import types
 import typing
 from collections.abc import Sequence
@@ -147,11 +149,61 @@ def _explain(message: str) -> str:
     return f"key {key}: {text}"
 
 
+_ENV_REFERENCE = re.compile(r"(\\?)\$\{oc\.env:([^,}]*)(?:,([^}]*))?\}")
+"""OmegaConf's ``${oc.env:NAME}`` and ``${oc.env:NAME,default}``; a backslash before ``$`` escapes it."""
+
+
+def _env_value(name: str, default: str | None, key: str, source: str) -> str | None:
+    name = name.strip()
+    value = os.environ.get(name)
+    if value is not None:
+        return value
+    if default is None:
+        raise ConfigError(f"{source}: key {key}: environment variable {name} is not set (${{oc.env:{name}}})")
+    default = default.strip()
+    if default == "null":
+        return None
+    if len(default) >= 2 and default[0] == default[-1] and default[0] in "'\"":
+        return default[1:-1]
+    return default
+
+
+def _interpolate_string(text: str, key: str, source: str) -> str | None:
+    """Replace every ``${oc.env:...}`` in ``text``; a string that is only a reference to an unset variable
+    with a ``null`` default becomes ``None``, as in OmegaConf."""
+    whole = _ENV_REFERENCE.fullmatch(text)
+    if whole is not None and not whole.group(1):
+        return _env_value(whole.group(2), whole.group(3), key, source)
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(1):
+            return match.group(0)[1:]
+        return str(_env_value(match.group(2), match.group(3), key, source))
+
+    return _ENV_REFERENCE.sub(substitute, text)
+
+
+def interpolate(data: Any, source: str = "config", key: str = "") -> Any:
+    """Resolve OmegaConf environment references in every string of a loaded config (allenai/dolma reads
+    its configs through OmegaConf, and AI2's configs write paths as ``${oc.env:HOME}/...``). Runs before
+    validation, so a resolved value is checked like any other; an unset variable without a default is an
+    error naming the key."""
+    if isinstance(data, str):
+        return _interpolate_string(data, key or "(top level)", source) if "${" in data else data
+    if isinstance(data, dict):
+        return {k: interpolate(v, source, f"{key}.{k}" if key else str(k)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [interpolate(v, source, f"{key}[{i}]") for i, v in enumerate(data)]
+    return data
+
+
 def load(cls: type[T], path: str | None, overrides: Sequence[str] = ()) -> T:
-    """Load a config file (optional), apply ``--dotted.key value`` overrides, validate into ``cls``."""
+    """Load a config file (optional), apply ``--dotted.key value`` overrides, resolve ``${oc.env:...}``,
+    validate into ``cls``."""
+    source = path or "command line"
     data = load_file(path) if path else {}
-    data = merge(data, parse_overrides(overrides))
-    return build(cls, data, source=path or "command line")
+    data = interpolate(merge(data, parse_overrides(overrides)), source)
+    return build(cls, data, source=source)
 
 
 def to_dict(config: msgspec.Struct) -> dict[str, Any]:
