@@ -250,7 +250,7 @@ def detection_curve(pairs: list[dict], clusters: dict[str, int], bins: np.ndarra
 def plot(pairs: list[dict], curves: dict[str, tuple[dict[str, int], int, int]]) -> None:
     import matplotlib
 
-    from dolma.dedup.minhash import detection_probability
+    from dolma.dedup.signatures import detection_probability
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -12,20 +12,13 @@ skipped when its outputs exist so a run restarted after any stage resumes there:
    keeper per cluster: the first in input order, or the highest value of a named attribute;
 4. *attributes* (parallel): per document, ``<name>_duplicate`` (1 for every member but the keeper),
    ``<name>_cluster_id`` and ``<name>_cluster_size``, as document-level spans.
-
-The signature is one-permutation hashing with optimal densification (Shrivastava, ICML 2017): each shingle is
-hashed once and lands in one of ``num_perm`` bins, and empty bins borrow from bins picked by a fixed probe
-sequence. Each bin then agrees between two documents with probability equal to their Jaccard similarity, as
-with ``num_perm`` independent permutations, at the cost of one hash per shingle instead of ``num_perm``.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
-import unicodedata
 from array import array
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -37,15 +30,14 @@ from msgspec import Meta
 
 from dolma import io, layout
 from dolma.config import Strict
+from dolma.dedup.bands import BandTask
 from dolma.dedup.clusters import component_sizes, components, keepers
+from dolma.dedup.signatures import FORMAT, Hashing, Signer
+from dolma.dedup.stage_files import band_column, pyarrow_modules, read_table, write_table
 from dolma.documents import BadLines, encode_line, read_attributes, read_documents
 from dolma.errors import ConfigError, InputError
 from dolma.executors import Executor, ProgressCounter, Report, TaskResult
 
-FORMAT = "dolma-toolkit-minhash-v1"
-EMPTY = np.uint64(1 << 32)
-_U64 = np.uint64
-_GOLDEN = _U64(0x9E3779B97F4A7C15)
 REPORT_EVERY = 2_000
 CHUNK_DOCS = 2_000
 CHUNK_CHARS = 4_000_000
@@ -107,223 +99,6 @@ def choose_bands(config: MinhashConfig) -> tuple[int, int]:
         config.threshold, config.num_perm, config.false_positive_weight, config.false_negative_weight
     )
     return int(bands), int(rows)
-
-
-def detection_probability(jaccard: np.ndarray | float, bands: int, rows: int) -> np.ndarray:
-    """The LSH S-curve: probability that two documents of this Jaccard similarity share a band."""
-    return 1.0 - (1.0 - np.asarray(jaccard, dtype=np.float64) ** rows) ** bands
-
-
-@dataclass(frozen=True)
-class Hashing:
-    """Everything that defines a signature; stored in every signature file."""
-
-    num_perm: int
-    ngram_length: int
-    seed: int
-    bands: int
-    rows: int
-
-    def meta(self) -> dict[str, Any]:
-        return {
-            "format": FORMAT,
-            "num_perm": self.num_perm,
-            "ngram_length": self.ngram_length,
-            "seed": self.seed,
-            "bands": self.bands,
-            "rows": self.rows,
-            "normalisation": "lower,nfkd-strip-accents,punct->space,digits->0,split",
-            "shingle_hash": "xxh3_64(word, seed) combined per n-gram, splitmix64",
-            "signature": "one-permutation hashing, optimal densification",
-        }
-
-
-# -------------------------------------------------------------------------------------- normalisation
-
-_ASCII_TABLE = bytes(
-    ord(" ") if (chr(c) in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~") else ord("0") if chr(c).isdigit() else c
-    for c in range(256)
-)
-_NON_WORD = re.compile(r"[^\w\s]|_")
-_DIGIT = re.compile(r"\d")
-
-
-def normalise(text: str) -> bytes:
-    """Lowercase, accents stripped, punctuation to space, digits to ``0``, as UTF-8 bytes ready to split."""
-    lowered = text.lower()
-    if not lowered.isascii():
-        decomposed = unicodedata.normalize("NFKD", lowered)
-        lowered = "".join(c for c in decomposed if not unicodedata.combining(c))
-        lowered = _DIGIT.sub("0", _NON_WORD.sub(" ", lowered))
-    return lowered.encode("utf-8", "surrogatepass").translate(_ASCII_TABLE)
-
-
-# ------------------------------------------------------------------------------------------ signatures
-
-
-def _splitmix(x: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        z = x + _GOLDEN
-        z = (z ^ (z >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> _U64(27))) * _U64(0x94D049BB133111EB)
-        return z ^ (z >> _U64(31))
-
-
-class Signer:
-    """Computes signatures and band hashes for batches of documents, vectorised across the batch."""
-
-    def __init__(self, hashing: Hashing) -> None:
-        self.h = hashing
-        rng = np.random.default_rng(hashing.seed)
-        self.mult = rng.integers(1, 2**63, size=hashing.ngram_length, dtype=np.uint64) | _U64(1)
-        self.band_seeds = rng.integers(1, 2**63, size=hashing.bands, dtype=np.uint64)
-        # Probe sequence of optimal densification: empty bin i tries bins probes[t, i] for t = 0, 1, ...
-        self.probes = rng.integers(0, hashing.num_perm, size=(8 * hashing.num_perm, hashing.num_perm))
-        self._seed = hashing.seed
-        self._pad = [0] * (hashing.ngram_length - 1)
-
-    def word_hashes(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Flat word hashes of all ``texts`` (each followed by ``n - 1`` zero pads) and words per text."""
-        flat = array("Q")
-        counts = array("q")
-        seed = self._seed
-        for text in texts:
-            words = normalise(text).split()
-            flat.extend([xxhash.xxh3_64_intdigest(w, seed) for w in words])
-            flat.extend(self._pad)
-            counts.append(len(words))
-        return np.frombuffer(flat, dtype=np.uint64), np.frombuffer(counts, dtype=np.int64)
-
-    def shingles(self, flat: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(shingle_hashes, doc_of_shingle)``. A text shorter than ``n`` words is one shingle; an empty text
-        has none."""
-        n = self.h.ngram_length
-        total = len(flat) - (n - 1)
-        with np.errstate(over="ignore"):
-            acc = np.zeros(max(total, 0), dtype=np.uint64)
-            for j in range(n):
-                acc += flat[j : j + total] * self.mult[j]
-        per_doc = np.where(counts >= n, counts - n + 1, np.minimum(counts, 1))
-        starts = np.cumsum(counts + n - 1) - (counts + n - 1)
-        doc = np.repeat(np.arange(len(counts)), per_doc)
-        offset = np.arange(len(doc)) - np.repeat(np.cumsum(per_doc) - per_doc, per_doc)
-        return _splitmix(acc[starts[doc] + offset]), doc
-
-    def signatures(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """``(signatures (docs, num_perm) uint32, empty flags)``."""
-        sig, empty, _ = self.signatures_and_shingles(texts, keep_shingles=False)
-        return sig, empty
-
-    def signatures_and_shingles(
-        self, texts: list[str], keep_shingles: bool
-    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray] | None]:
-        """Signatures, empty flags, and (if asked) each document's sorted set of 32-bit shingle hashes, for
-        exact verification."""
-        perm = self.h.num_perm
-        flat, counts = self.word_hashes(texts)
-        hashes, doc = self.shingles(flat, counts)
-        sets = shingle_sets(hashes, doc, len(texts)) if keep_shingles else None
-        bins = ((hashes >> _U64(32)) * _U64(perm)) >> _U64(32)
-        values = hashes & _U64(0xFFFFFFFF)
-        flat_sig = np.full(len(texts) * perm, EMPTY, dtype=np.uint64)
-        np.minimum.at(flat_sig, doc.astype(np.int64) * perm + bins.astype(np.int64), values)
-        sig = flat_sig.reshape(len(texts), perm)
-        empty_doc = counts == 0
-        self._densify(sig, empty_doc)
-        sig[empty_doc] = 0xFFFFFFFF
-        return sig.astype(np.uint32), empty_doc, sets
-
-    def _densify(self, sig: np.ndarray, empty_doc: np.ndarray) -> None:
-        """Fill empty bins from the first non-empty bin on each bin's fixed probe sequence (the same sequence
-        for every document, so two documents borrow from the same bins). A bin's value is taken with the
-        attempt number mixed in, as optimal densification requires, so borrowed values differ from the
-        originals they copy."""
-        original = sig.copy()
-        rows, cols = np.nonzero((original == EMPTY) & ~empty_doc[:, None])
-        attempt = 0
-        while len(rows):
-            source = self.probes[attempt % len(self.probes), cols]
-            found = original[rows, source]
-            hit = found != EMPTY
-            if hit.any():
-                salt = _splitmix(np.full(int(hit.sum()), attempt + 1, dtype=np.uint64))
-                sig[rows[hit], cols[hit]] = (found[hit] ^ salt) & _U64(0xFFFFFFFF)
-            rows, cols = rows[~hit], cols[~hit]
-            attempt += 1
-            if attempt >= len(self.probes):  # a degenerate probe table; fall back to any filled bin
-                first = np.argmin(original[rows] == EMPTY, axis=1)
-                sig[rows, cols] = original[rows, first]
-                break
-
-    def band_hashes(self, sig: np.ndarray, empty_doc: np.ndarray) -> np.ndarray:
-        """``(docs, bands)`` uint64: the rows of each band mixed into one hash. Empty documents get values of
-        their own (their row mixed with the band seed), so empty texts are not clustered together."""
-        r = self.h.rows
-        out = np.empty((len(sig), self.h.bands), dtype=np.uint64)
-        wide = sig.astype(np.uint64)
-        for band in range(self.h.bands):
-            acc = np.full(len(sig), self.band_seeds[band], dtype=np.uint64)
-            for j in range(band * r, band * r + r):
-                acc = _splitmix(acc ^ wide[:, j])
-            out[:, band] = acc
-        if empty_doc.any():
-            idx = np.flatnonzero(empty_doc).astype(np.uint64)
-            out[empty_doc] = _splitmix(idx[:, None] + _U64(1) + self.band_seeds[None, :] * _U64(7))
-        return out
-
-
-def shingle_sets(hashes: np.ndarray, doc: np.ndarray, n_docs: int) -> list[np.ndarray]:
-    """Per document, its sorted unique 32-bit shingle hashes."""
-    keys = np.unique((doc.astype(np.uint64) << _U64(32)) | (hashes >> _U64(32)))
-    owner = (keys >> _U64(32)).astype(np.int64)
-    bounds = np.searchsorted(owner, np.arange(n_docs + 1))
-    values = (keys & _U64(0xFFFFFFFF)).astype(np.uint32)
-    return [values[bounds[i] : bounds[i + 1]] for i in range(n_docs)]
-
-
-def jaccard_exact(a: np.ndarray, b: np.ndarray) -> float:
-    """Jaccard similarity of two sorted unique hash arrays."""
-    if len(a) == 0 and len(b) == 0:
-        return 0.0
-    common = len(np.intersect1d(a, b, assume_unique=True))
-    return common / (len(a) + len(b) - common)
-
-
-def jaccard_estimate(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise fraction of agreeing signature bins."""
-    return np.asarray((a == b).mean(axis=-1))
-
-
-# --------------------------------------------------------------------------------------- stage files
-
-
-def _pa() -> Any:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    return pa, pq
-
-
-def write_table(path: str, columns: dict[str, Any], meta: dict[str, Any]) -> None:
-    pa, pq = _pa()
-    table = pa.table(columns).replace_schema_metadata({b"dolma": json.dumps(meta, sort_keys=True).encode()})
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
-    io.write_bytes(path, sink.getvalue().to_pybytes())
-
-
-def read_table(path: str, columns: list[str] | None = None) -> Any:
-    pa, pq = _pa()
-    try:
-        if io.is_s3(path):
-            return pq.read_table(pa.BufferReader(io.read_bytes(path)), columns=columns)
-        return pq.read_table(path, columns=columns)
-    except FileNotFoundError:
-        raise InputError(f"{path}: stage file missing") from None
-
-
-def band_column(band: int) -> str:
-    return f"band_{band:03d}"
 
 
 # --------------------------------------------------------------------------------------------- tasks
@@ -406,7 +181,7 @@ class SignatureTask:
         sigs: list[np.ndarray],
         sets: list[np.ndarray],
     ) -> dict[str, Any]:
-        pa, _ = _pa()
+        pa, _ = pyarrow_modules()
         n = len(ids)
         perm, n_bands = self.hashing.num_perm, self.hashing.bands
         band_matrix = np.concatenate(bands) if bands else np.zeros((0, n_bands), dtype=np.uint64)
@@ -445,105 +220,6 @@ class SignatureTask:
         if i != n:
             raise InputError(f"{self.keeper_path}: {i} rows for {n} documents in {self.document_path}")
         return scores
-
-
-@dataclass(frozen=True)
-class BandTask:
-    """Stage 2: a group of bands over every signature file in, candidate edges out (Parquet of
-    ``(shard, line, id)`` pairs, the second member after the first in input order)."""
-
-    index: int
-    bands: tuple[int, ...]
-    signature_paths: tuple[str, ...]
-    edge_path: str
-    verify: str
-    verify_threshold: float
-
-    @property
-    def label(self) -> str:
-        return f"bands {self.bands[0]}-{self.bands[-1]}"
-
-    def outputs(self) -> list[str]:
-        return [self.edge_path]
-
-    def run(self, report: Report) -> TaskResult:
-        columns = [band_column(b) for b in self.bands]
-        tables = [read_table(p, columns) for p in self.signature_paths]
-        sizes = np.array([t.num_rows for t in tables], dtype=np.int64)
-        firsts: list[np.ndarray] = []
-        seconds: list[np.ndarray] = []
-        for name in columns:
-            values = np.concatenate([t.column(name).to_numpy() for t in tables]) if tables else np.zeros(0, _U64)
-            a, b = bucket_edges(values)
-            firsts.append(a)
-            seconds.append(b)
-        del tables
-        a = np.concatenate(firsts) if firsts else np.zeros(0, np.int64)
-        b = np.concatenate(seconds) if seconds else np.zeros(0, np.int64)
-        if len(a):
-            pairs = np.unique(np.stack([a, b], axis=1), axis=0)
-            a, b = pairs[:, 0], pairs[:, 1]
-        candidates = len(a)
-        if self.verify != "none" and len(a):
-            keep = self._verify(a, b, sizes)
-            a, b = a[keep], b[keep]
-        self._write(a, b, sizes)
-        report(0, 0)
-        return TaskResult(counters={"candidate_pairs": candidates, "verified_pairs": len(a)})
-
-    def _rows(self, nodes: np.ndarray, sizes: np.ndarray, column: str) -> list[Any]:
-        """``column`` values for global row numbers ``nodes``, reading only the files that hold them."""
-        offsets = np.cumsum(sizes) - sizes
-        file_of = np.searchsorted(offsets, nodes, side="right") - 1
-        out: list[Any] = [None] * len(nodes)
-        for f in np.unique(file_of).tolist():
-            mask = np.flatnonzero(file_of == f)
-            table = read_table(self.signature_paths[f], [column])
-            taken = table.column(column).take(nodes[mask] - offsets[f])
-            for pos, value in zip(mask.tolist(), taken.to_pylist(), strict=True):
-                out[pos] = value
-        return out
-
-    def _verify(self, a: np.ndarray, b: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-        """Keep pairs whose (estimated or exact) Jaccard similarity reaches the verify threshold; only the
-        documents named by candidate pairs are read."""
-        nodes, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
-        ia, ib = inverse[: len(a)], inverse[len(a) :]
-        if self.verify == "estimated":
-            sig = np.asarray(self._rows(nodes, sizes, "signature"), dtype=np.uint32)
-            return np.asarray(jaccard_estimate(sig[ia], sig[ib]) >= self.verify_threshold)
-        sets = [np.asarray(x, dtype=np.uint32) for x in self._rows(nodes, sizes, "shingles")]
-        similarity = [jaccard_exact(sets[i], sets[j]) for i, j in zip(ia.tolist(), ib.tolist(), strict=True)]
-        return np.asarray(similarity) >= self.verify_threshold
-
-    def _write(self, a: np.ndarray, b: np.ndarray, sizes: np.ndarray) -> None:
-        pa, _ = _pa()
-        nodes = np.concatenate([a, b])
-        shards = self._rows(nodes, sizes, "shard")
-        lines = np.asarray(self._rows(nodes, sizes, "line"), dtype=np.int64)
-        ids = self._rows(nodes, sizes, "id")
-        half = len(a)
-        columns = {
-            "a_shard": pa.array(shards[:half], pa.string()),
-            "a_line": lines[:half].astype(np.int64),
-            "a_id": pa.array(ids[:half], pa.string()),
-            "b_shard": pa.array(shards[half:], pa.string()),
-            "b_line": lines[half:].astype(np.int64),
-            "b_id": pa.array(ids[half:], pa.string()),
-        }
-        write_table(self.edge_path, columns, {"format": FORMAT, "bands": list(self.bands)})
-
-
-def bucket_edges(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Edges ``(first, other)`` joining every document to the first document (in input order) that shares
-    its bucket value."""
-    order = np.argsort(values, kind="stable")
-    ordered = values[order]
-    starts = np.ones(len(values), dtype=bool)
-    starts[1:] = ordered[1:] != ordered[:-1]
-    group_first = order[np.flatnonzero(starts)[np.cumsum(starts) - 1]]
-    member = ~starts
-    return group_first[member].astype(np.int64), order[member].astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -730,7 +406,7 @@ def _band_groups(run: MinhashRun, workers: int) -> list[tuple[int, ...]]:
 def _cluster(run: MinhashRun, edge_paths: list[str]) -> tuple[int, int, int, int]:
     """Stage 3 in the driver: components and keepers over global input order; one cluster file per shard.
     Returns ``(clusters with > 1 member, duplicates, documents, bytes of per-document state)``."""
-    pa, _ = _pa()
+    pa, _ = pyarrow_modules()
     line_tables = [read_table(run.signature_path(p), ["line"]).column("line").to_numpy() for p in run.documents]
     sizes = np.array([len(t) for t in line_tables], dtype=np.int64)
     offsets = np.cumsum(sizes) - sizes

@@ -11,13 +11,12 @@ import numpy as np
 import pytest
 
 from dolma.cli import main
+from dolma.dedup.bands import bucket_edges
 from dolma.dedup.clusters import component_sizes, components, keepers
-from dolma.dedup.minhash import (
+from dolma.dedup.minhash import MinhashConfig, choose_bands
+from dolma.dedup.signatures import (
     Hashing,
-    MinhashConfig,
     Signer,
-    bucket_edges,
-    choose_bands,
     detection_probability,
     jaccard_estimate,
     jaccard_exact,
