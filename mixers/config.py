@@ -85,3 +85,10 @@ class MixConfig(RunConfig):
     shuffle: Annotated[
         bool, Meta(description="shuffle document order (seeded; within parts, and the order of parts)")
     ] = False
+    strict: Annotated[
+        bool,
+        Meta(
+            description="refuse a mix whose filter or span rules read an attribute name no row of the stream's "
+            "attribute files holds (by default it is reported in the summary and the manifest)"
+        ),
+    ] = False

@@ -79,6 +79,32 @@ def _lines(path: str) -> Iterator[tuple[int, bytes]]:
                 yield lineno, line
 
 
+class KeyPresence:
+    """Which attribute names (of those the stream reads) one attribute file holds: in every row, and in any
+    row. allenai/dolma's taggers write many keys only when true, so a key absent from a row is no match, not
+    an error; these sets let the driver tell a sparse key from a typo (no row anywhere holds it) and from a
+    stale file (no row holds a key that every row of a sibling file holds)."""
+
+    __slots__ = ("rows", "always", "ever")
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.always: set[str] = set()
+        self.ever: set[str] = set()
+
+    def add(self, keys: Any) -> None:
+        if self.rows:
+            if self.always:
+                self.always.intersection_update(keys)
+        else:
+            self.always.update(keys)
+        self.ever.update(keys)
+        self.rows += 1
+
+    def record(self, path: str) -> dict[str, Any]:
+        return {"path": path, "rows": self.rows, "always": sorted(self.always), "ever": sorted(self.ever)}
+
+
 class Tally:
     """Documents, tokens and bytes: in, kept, written (with repeats) and dropped by rule; also per source."""
 
@@ -204,6 +230,9 @@ class _RunState:
         self.scores: list[float] = []
         self.score_bins: list[int] = []
         self.score_tokens: list[int] = []
+        self.presence = [KeyPresence() for _ in task.attribute_paths]
+        self.own_keys: set[str] = set()
+        """Attribute names the stream reads that documents carried in their own ``attributes`` field."""
 
     def _bad(self, where: str) -> None:
         if self.bad is None:
@@ -220,7 +249,7 @@ class _RunState:
         doc_id = doc["id"]
         decoder = _full_rows if self.decode_all else _raw_rows
         needed = self.needed
-        for attr_path, reader in readers:
+        for (attr_path, reader), presence in zip(readers, self.presence, strict=True):
             row_line = next(reader, None)
             if row_line is None:
                 raise InputError(
@@ -237,6 +266,10 @@ class _RunState:
                     f"{attr_path}:{attr_lineno}: id {row.id!r} does not match id {doc_id!r} of "
                     f"{self.task.document_path}:{lineno} (attribute files must follow their document file)"
                 )
+            if self.decode_all:
+                presence.add(row.attributes.keys())
+            elif needed:
+                presence.add(needed.intersection(row.attributes))
             if self.decode_all:
                 merged.update(row.attributes)
             else:
@@ -272,8 +305,10 @@ class _RunState:
                 self._bad(f"{task.document_path}:{lineno}: a document needs a string id and a string text")
                 continue
             merged = self._merged_attributes(readers, doc, lineno)
+            existing = doc.get("attributes")
+            if type(existing) is dict and existing and (self.decode_all or self.needed):
+                self.own_keys.update(existing.keys() if self.decode_all else self.needed.intersection(existing))
             if merged is not None:
-                existing = doc.get("attributes")
                 if type(existing) is dict:
                     existing.update(merged)
                 else:
@@ -360,6 +395,10 @@ class _RunState:
             "bad_lines": self.bad.count if self.bad is not None else 0,
             "bad_line_examples": self.bad.examples if self.bad is not None else [],
             "parts": [{"path": p.path, "bytes": p.bytes, "documents": p.documents} for p in parts],
+            "presence": {
+                "files": [p.record(path) for path, p in zip(self.task.attribute_paths, self.presence, strict=True)],
+                "documents": sorted(self.own_keys),
+            },
         }
 
     def scan_arrays(self) -> dict[str, np.ndarray]:

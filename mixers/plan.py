@@ -1,8 +1,10 @@
 """Validate a mixer config completely before any work, and turn it into per-file tasks.
 
 Everything that can be wrong with a config is found here, with the key that is wrong: expressions that do
-not parse, attribute names no attribute file provides (read from the first rows of each stream's
-attribute files), globs that match nothing, missing attribute files, sizes that are not positive.
+not parse, globs that match nothing, missing attribute files, sizes that are not positive. No document or
+attribute row is read here: whether the attribute names a filter reads occur in the data is counted by the
+file tasks and judged by :mod:`mixers.presence` (dolma's attribute files are sparse, so a first-rows probe
+refused valid configs and missed stale files).
 """
 
 from __future__ import annotations
@@ -12,18 +14,15 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
-
 from dolma import config as config_module
 from dolma import io, layout
-from dolma.errors import ConfigError, DolmaError
+from dolma.errors import ConfigError
 from dolma.execution import RunConfig
 from mixers.config import MixConfig, StreamConfig
 from mixers.filters import Expression, compile_expression, compile_path
 from mixers.mixing import StreamSpec
 from mixers.writer import extension
 
-ATTRIBUTE_PROBE_ROWS = 1000
 EXECUTION_KEYS = tuple(RunConfig.__struct_fields__)
 """How a mix runs, not what it contains: left out of the config hash."""
 
@@ -36,6 +35,8 @@ class StreamPlan:
     inputs: list[str]
     attribute_paths: list[tuple[str, ...]]
     work_dir: str
+    read_names: frozenset[str] = frozenset()
+    """Attribute names the stream's expressions read; judged against the data by :mod:`mixers.presence`."""
 
     @property
     def needs_scan(self) -> bool:
@@ -79,7 +80,6 @@ def _plan_stream(config: MixConfig, index: int, stream: StreamConfig, digest: st
     inputs = _expand_documents(key, stream)
     expressions = _compile_expressions(key, stream)
     attribute_paths = _attribute_paths(key, stream, inputs)
-    _check_attribute_names(key, stream, inputs, attribute_paths, expressions)
     spec = StreamSpec(
         name=stream.name,
         key=key,
@@ -96,7 +96,7 @@ def _plan_stream(config: MixConfig, index: int, stream: StreamConfig, digest: st
     )
     work_root = config.work_dir.output or stream.output.path
     work_dir = io.join(work_root, "_mix_work", digest, stream.name)
-    return StreamPlan(index, stream, spec, inputs, attribute_paths, work_dir)
+    return StreamPlan(index, stream, spec, inputs, attribute_paths, work_dir, _read_names(expressions))
 
 
 def _check_output(key: str, stream: StreamConfig) -> None:
@@ -208,54 +208,9 @@ def _attribute_paths(key: str, stream: StreamConfig, inputs: list[str]) -> list[
     return paths
 
 
-def _first_rows(path: str, limit: int) -> list[bytes]:
-    rows: list[bytes] = []
-    for block in io.iter_line_blocks(path):
-        rows.extend(line for line in block.split(b"\n") if line.strip())
-        if len(rows) >= limit:
-            break
-    return rows[:limit]
-
-
-def _available_attributes(inputs: list[str], attribute_paths: list[tuple[str, ...]]) -> set[str]:
-    """Attribute names found in the first rows of each experiment's first file, and in the first
-    documents' own ``attributes`` field."""
-    names: set[str] = set()
-    for path in attribute_paths[0] if attribute_paths else ():
-        for line in _first_rows(path, ATTRIBUTE_PROBE_ROWS):
-            try:
-                row = msgspec.json.decode(line)
-            except msgspec.DecodeError as exc:
-                raise DolmaError(f"{path}: first rows are not JSON: {exc}") from None
-            if isinstance(row, dict) and isinstance(row.get("attributes"), dict):
-                names.update(row["attributes"])
-    for line in _first_rows(inputs[0], 1):
-        try:
-            doc = msgspec.json.decode(line)
-        except msgspec.DecodeError:
-            continue
-        if isinstance(doc, dict) and isinstance(doc.get("attributes"), dict):
-            names.update(doc["attributes"])
-    return names
-
-
-def _check_attribute_names(
-    key: str,
-    stream: StreamConfig,
-    inputs: list[str],
-    attribute_paths: list[tuple[str, ...]],
-    expressions: list[tuple[str, Any]],
-) -> None:
-    wanted = [(where, sorted(expr.attribute_names)) for where, expr in expressions if expr.attribute_names]
-    if not wanted:
-        return
-    available = _available_attributes(inputs, attribute_paths)
-    for where, names in wanted:
-        for name in names:
-            if name not in available:
-                files = ", ".join(attribute_paths[0]) if attribute_paths and attribute_paths[0] else "none"
-                shown = ", ".join(sorted(available)[:20]) or "no attributes"
-                raise ConfigError(
-                    f"{where}: attribute {name!r} is not provided by any attribute file of this stream "
-                    f"(attributes: {stream.attributes}; first rows of {files} have: {shown})"
-                )
+def _read_names(expressions: list[tuple[str, Expression | Any]]) -> frozenset[str]:
+    """The attribute names the stream's expressions read, which the tasks count the presence of (none
+    when an expression reads every attribute: then every name is counted)."""
+    if any(expr.reads_all_attributes for _, expr in expressions):
+        return frozenset()
+    return frozenset(name for _, expr in expressions for name in expr.attribute_names)

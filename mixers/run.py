@@ -27,7 +27,7 @@ from dolma import io
 from dolma.errors import ConfigError
 from dolma.executors import Executor, Report, RunSummary, TaskResult
 from dolma.outcome import Outcome
-from mixers import manifest, writer
+from mixers import manifest, presence, writer
 from mixers.config import MixConfig
 from mixers.mixing import FileTask
 from mixers.plan import StreamPlan, build, config_hash, mix_identity
@@ -91,11 +91,13 @@ def run_mix(run: MixRun, executor: Executor) -> Outcome:
     mixed = executor.run(tasks, desc="mix")
     summary.add(mixed)
     records_of: dict[int, list[dict[str, Any]]] = {}
+    found: dict[int, presence.Presence] = {}
     offset = 0
     for plan in run.plans:
         stream_tasks = tasks[offset : offset + len(plan.inputs)]
         offset += len(plan.inputs)
         records_of[plan.index] = [json.loads(io.read_bytes(task.record_path)) for task in stream_tasks]
+        found[plan.index] = _judge_presence(config, plan, stream_tasks, records_of[plan.index])
     layouts = {plan.index: _layout(run, plan, records_of[plan.index]) for plan in run.plans}
     pack_tasks = [task for plan in run.plans for task in layouts[plan.index]]
     summary.add(executor.run(pack_tasks, desc="mix: pack", overwrite=False))
@@ -106,11 +108,11 @@ def run_mix(run: MixRun, executor: Executor) -> Outcome:
     for plan in run.plans:
         shards = [task.shard() for task in layouts[plan.index]]
         writer.remove_stale(plan.config.output.path, plan.config.name, plan.spec.ext, len(shards))
-        entries.append(
-            manifest.stream_entry(
-                plan, records_of[plan.index], shards, run.samplers.get(plan.index), run.thresholds.get(plan.index)
-            )
+        entry = manifest.stream_entry(
+            plan, records_of[plan.index], shards, run.samplers.get(plan.index), run.thresholds.get(plan.index)
         )
+        entry["unseen_attributes"] = found[plan.index].unseen
+        entries.append(entry)
     document = manifest.build(mix_identity(config), run.digest, config.seed, entries)
     written = [manifest.write(directory, document) for directory in run.directories]
     _cleanup(run)
@@ -123,6 +125,19 @@ def run_mix(run: MixRun, executor: Executor) -> Outcome:
         seconds=summary.seconds,
         nodes=dict(summary.nodes),
     )
+
+
+def _judge_presence(
+    config: MixConfig, plan: StreamPlan, tasks: list[FileTask], records: list[dict[str, Any]]
+) -> presence.Presence:
+    """Judge the attribute names the tasks saw, before any shard is packed; a stale file's task records go,
+    so a rerun after re-tagging reads it again."""
+    found = presence.judge(plan.spec.key, plan.config.attributes, set(plan.read_names), records)
+    if found.stale:
+        for task in tasks:
+            io.remove(task.record_path)
+    presence.check(found, config.strict, plan.spec.key)
+    return found
 
 
 def _file_tasks(run: MixRun, plans: list[StreamPlan], mode: str) -> list[FileTask]:
@@ -267,6 +282,8 @@ def _stream_lines(entries: list[dict[str, Any]]) -> list[str]:
             lines.append(f"  dropped by {rule}: {row['documents']:,} documents, {row['tokens']:,} tokens")
         if entry["bad_lines"]:
             lines.append(f"  bad lines skipped: {entry['bad_lines']:,}")
+        if entry["unseen_attributes"]:
+            lines.append(f"  note: {presence.unseen_note(entry['unseen_attributes'])}")
     return lines
 
 

@@ -234,17 +234,6 @@ def test_bad_expression_is_refused_before_any_work(tmp_path, capsys):
     assert not os.path.exists(tmp_path / "out")
 
 
-def test_unknown_attribute_is_refused(tmp_path, capsys):
-    corpus(tmp_path, files=1)
-    bad = {"filter": {"exclude": ["$.attributes[?(@.exp__lenght[0][2] < 5)]"]}}
-    assert mix(tmp_path, [stream(tmp_path, **bad)]) == 2
-    err = capsys.readouterr().err
-    assert "streams[0].filter.exclude[0]: attribute 'exp__lenght' is not provided" in err and "exp__len" in err
-    spans = {"span_replacement": [{"span": "$.attributes.nope", "min_score": 0.5}]}
-    assert mix(tmp_path, [stream(tmp_path, **spans)]) == 2
-    assert "streams[0].span_replacement[0].span: attribute 'nope'" in capsys.readouterr().err
-
-
 @pytest.mark.parametrize(
     ("change", "message"),
     [
