@@ -85,6 +85,14 @@ class MixConfig(RunConfig):
     shuffle: Annotated[
         bool, Meta(description="shuffle document order (seeded; within parts, and the order of parts)")
     ] = False
+    compat: Annotated[
+        str | None,
+        Meta(
+            description="dolma-1.2: reproduce allenai/dolma 1.2.1 (numbers compared as its JSONPath filter does, "
+            "so 1 >= 1.0 is false; shards grouped by input files and named <name>-NNNN.json.gz as its mixer "
+            "names them); unset: numbers compare by value (docs/mixer.md)"
+        ),
+    ] = None
     strict: Annotated[
         bool,
         Meta(

@@ -141,6 +141,36 @@ _COMPARATORS: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
+def _dolma_equal(a: Any, b: Any) -> bool:
+    """allenai/dolma 1.2.1's equality (serde_json's): an integer never equals a float, so ``1 == 1.0`` is
+    false; otherwise as :func:`values_equal`."""
+    if _is_number(a) and _is_number(b) and type(a) is not type(b):
+        return False
+    return values_equal(a, b)
+
+
+def _dolma_ordered(strict: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
+    """dolma 1.2.1's ``<=`` and ``>=``: the strict comparison by value, or :func:`_dolma_equal`; so
+    ``1 >= 1.0`` and ``1.0 <= 1`` are false while ``2 >= 1.0`` is true."""
+    check = _ordered(strict)
+    return lambda a, b: check(a, b) or _dolma_equal(a, b)
+
+
+DOLMA_1_2 = "dolma-1.2"
+"""``compat: dolma-1.2``: compare numbers as allenai/dolma 1.2.1's JSONPath filter does (measured against
+its mixer: ``>= 1.0`` keeps 2, 1.0, 2.0, 3 and not 1; ``== 0`` keeps 0 and not 0.0; ``!= 1`` keeps 1.0)."""
+COMPAT_MODES = (DOLMA_1_2,)
+
+_DOLMA_COMPARATORS: dict[str, Callable[[Any, Any], bool]] = {
+    "==": _dolma_equal,
+    "!=": lambda a, b: not _dolma_equal(a, b),
+    "<": _COMPARATORS["<"],
+    "<=": _dolma_ordered(operator.lt),
+    ">": _COMPARATORS[">"],
+    ">=": _dolma_ordered(operator.gt),
+}
+
+
 _NUMERIC_OPS: dict[Callable[[Any, Any], bool], Callable[[Any, Any], bool]] = {
     _COMPARATORS["=="]: operator.eq,
     _COMPARATORS["<"]: operator.lt,
@@ -174,8 +204,9 @@ class Path:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, compat: str | None = None) -> None:
         self.text = text
+        self.comparators = _DOLMA_COMPARATORS if compat == DOLMA_1_2 else _COMPARATORS
         self.tokens = _lex(text)
         self.pos = 0
         self.attribute_names: set[str] = set()
@@ -309,10 +340,10 @@ class _Parser:
     def parse_comparison(self, context: tuple[Step, ...] | None) -> Predicate:
         left = self.parse_operand(context)
         token = self.peek()
-        if token.kind == "op" and token.text in _COMPARATORS:
+        if token.kind == "op" and token.text in self.comparators:
             self.take()
             right = self.parse_operand(context)
-            return _compare(left, _COMPARATORS[token.text], right)
+            return _compare(left, self.comparators[token.text], right)
         if left.relative_to is None:
             constant = left.value is True
             return lambda cur, root: constant
@@ -464,9 +495,10 @@ def _chain(segments: list[Segment]) -> Callable[[Any], list[Any]]:
     return select
 
 
-def compile_path(text: str) -> Path:
-    """Parse a JSONPath expression once; errors say what was expected and at which column."""
-    parser = _Parser(text.strip())
+def compile_path(text: str, compat: str | None = None) -> Path:
+    """Parse a JSONPath expression once; errors say what was expected and at which column. ``compat`` is
+    None (numbers compare by value) or ``dolma-1.2`` (as allenai/dolma 1.2.1 compares them)."""
+    parser = _Parser(text.strip(), compat)
     if not parser.text:
         raise ExpressionError("empty expression", 1)
     return parser.parse_document_path()
@@ -515,9 +547,9 @@ class Expression:
     """As an exclude: for jq, any result is true (dolma reads the two directions differently)."""
 
 
-def compile_expression(text: str, syntax: str) -> Expression:
+def compile_expression(text: str, syntax: str, compat: str | None = None) -> Expression:
     if syntax == "jsonpath":
-        path = compile_path(text)
+        path = compile_path(text, compat)
         return Expression(text, syntax, path.attribute_names, path.reads_all_attributes, path.matches, path.matches)
     if syntax == "jq":
         program = _compile_jq(text)
@@ -538,9 +570,9 @@ class DocumentFilter:
     """dolma's include/exclude logic: keep when any include matches (or there is none) and no exclude
     matches. :meth:`rule` returns ``None`` to keep, else the name of the rule that dropped the document."""
 
-    def __init__(self, include: list[str], exclude: list[str], syntax: str) -> None:
-        self.include = [compile_expression(text, syntax) for text in include]
-        self.exclude = [compile_expression(text, syntax) for text in exclude]
+    def __init__(self, include: list[str], exclude: list[str], syntax: str, compat: str | None = None) -> None:
+        self.include = [compile_expression(text, syntax, compat) for text in include]
+        self.exclude = [compile_expression(text, syntax, compat) for text in exclude]
         self.exclude_rules = [f"filter.exclude[{i}]" for i in range(len(self.exclude))]
 
     def rule(self, doc: dict[str, Any]) -> str | None:

@@ -48,6 +48,8 @@ class StreamSpec:
     ext: str = ".jsonl.gz"
     max_bytes: int = 2 << 30
     top_score: str | None = None
+    compat: str | None = None
+    """``dolma-1.2``: compare numbers in filters as allenai/dolma 1.2.1 does."""
 
 
 class _AttributeRowRaw(msgspec.Struct):
@@ -167,7 +169,7 @@ class FileTask:
 
     def run(self, report: Report) -> TaskResult:
         spec = self.stream
-        doc_filter = DocumentFilter(list(spec.include), list(spec.exclude), spec.syntax)
+        doc_filter = DocumentFilter(list(spec.include), list(spec.exclude), spec.syntax, spec.compat)
         span_rules = [SpanRule.compile(*entry) for entry in spec.spans]
         top_path = compile_path(spec.top_score) if spec.top_score else None
         needed: set[str] = set()

@@ -19,7 +19,7 @@ from dolma import io, layout
 from dolma.errors import ConfigError
 from dolma.execution import RunConfig
 from mixers.config import MixConfig, StreamConfig
-from mixers.filters import Expression, compile_expression, compile_path
+from mixers.filters import COMPAT_MODES, Expression, compile_expression, compile_path
 from mixers.mixing import StreamSpec
 from mixers.writer import extension
 
@@ -58,6 +58,8 @@ def config_hash(config: MixConfig) -> str:
 def build(config: MixConfig) -> list[StreamPlan]:
     if not config.streams:
         raise ConfigError("streams: give at least one stream")
+    if config.compat is not None and config.compat not in COMPAT_MODES:
+        raise ConfigError(f"compat: {config.compat!r} is not one of {', '.join(COMPAT_MODES)} (or unset)")
     digest = config_hash(config)[:12]
     plans = []
     seen: dict[tuple[str, str], str] = {}
@@ -78,7 +80,7 @@ def _plan_stream(config: MixConfig, index: int, stream: StreamConfig, digest: st
     _check_output(key, stream)
     _check_sampling(key, stream)
     inputs = _expand_documents(key, stream)
-    expressions = _compile_expressions(key, stream)
+    expressions = _compile_expressions(key, stream, config.compat)
     attribute_paths = _attribute_paths(key, stream, inputs)
     spec = StreamSpec(
         name=stream.name,
@@ -93,6 +95,7 @@ def _plan_stream(config: MixConfig, index: int, stream: StreamConfig, digest: st
         ext=extension(stream.output.format, stream.compression.output),
         max_bytes=stream.output.max_size_in_bytes,
         top_score=stream.top_fraction.score if stream.top_fraction else None,
+        compat=config.compat,
     )
     work_root = config.work_dir.output or stream.output.path
     work_dir = io.join(work_root, "_mix_work", digest, stream.name)
@@ -161,7 +164,7 @@ def _expand_documents(key: str, stream: StreamConfig) -> list[str]:
     return inputs
 
 
-def _compile_expressions(key: str, stream: StreamConfig) -> list[tuple[str, Expression | Any]]:
+def _compile_expressions(key: str, stream: StreamConfig, compat: str | None) -> list[tuple[str, Expression | Any]]:
     """Every expression of the stream with the key naming it; parse errors name the key and column."""
     out: list[tuple[str, Any]] = []
     flt = stream.filter
@@ -174,7 +177,7 @@ def _compile_expressions(key: str, stream: StreamConfig) -> list[tuple[str, Expr
             for j, text in enumerate(getattr(flt, direction)):
                 where = f"{key}.filter.{direction}[{j}]"
                 try:
-                    out.append((where, compile_expression(text, flt.syntax)))
+                    out.append((where, compile_expression(text, flt.syntax, compat)))
                 except ConfigError as exc:
                     raise ConfigError(f"{where}: {exc}") from None
     for j, rule in enumerate(stream.span_replacement):

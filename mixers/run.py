@@ -29,6 +29,7 @@ from dolma.executors import Executor, Report, RunSummary, TaskResult
 from dolma.outcome import Outcome
 from mixers import manifest, presence, writer
 from mixers.config import MixConfig
+from mixers.filters import DOLMA_1_2
 from mixers.mixing import FileTask
 from mixers.plan import StreamPlan, build, config_hash, mix_identity
 from mixers.sampling import HASH_BINS, Sampler, sampler_for_target, top_threshold
@@ -107,7 +108,8 @@ def run_mix(run: MixRun, executor: Executor) -> Outcome:
     entries = []
     for plan in run.plans:
         shards = [task.shard() for task in layouts[plan.index]]
-        writer.remove_stale(plan.config.output.path, plan.config.name, plan.spec.ext, len(shards))
+        if config.compat != DOLMA_1_2:
+            writer.remove_stale(plan.config.output.path, plan.config.name, plan.spec.ext, len(shards))
         entry = manifest.stream_entry(
             plan, records_of[plan.index], shards, run.samplers.get(plan.index), run.thresholds.get(plan.index)
         )
@@ -194,6 +196,8 @@ def _scan(run: MixRun, executor: Executor, summary: RunSummary) -> None:
 
 def _layout(run: MixRun, plan: StreamPlan, records: list[dict[str, Any]]) -> list[PackTask]:
     """Shard names and contents from the parts' recorded sizes (in input order, or a seeded permutation)."""
+    if run.config.compat == DOLMA_1_2:
+        return _dolma_layout(plan, records)
     parts = [writer.Part(**part) for record in records for part in record["parts"]]
     order_seed = f"{run.config.seed}/{plan.config.name}" if run.config.shuffle else None
     groups = writer.plan_shards(writer.order_parts(parts, order_seed), plan.spec.max_bytes, plan.spec.ext)
@@ -203,6 +207,23 @@ def _layout(run: MixRun, plan: StreamPlan, records: list[dict[str, Any]]) -> lis
             parts=tuple(group),
             staged=writer.shard_path(staging, plan.config.name, index, plan.spec.ext),
             target=writer.shard_path(plan.config.output.path, plan.config.name, index, plan.spec.ext),
+        )
+        for index, group in enumerate(groups)
+    ]
+
+
+def _dolma_layout(plan: StreamPlan, records: list[dict[str, Any]]) -> list[PackTask]:
+    """``compat: dolma-1.2``: shards of whole input files named as dolma 1.2.1 names them."""
+    parts = [[writer.Part(**part) for part in record["parts"]] for record in records]
+    sizes = [io.size(path) for path in plan.inputs]
+    groups = writer.dolma_groups(parts, sizes, plan.spec.max_bytes)
+    staging = io.join(plan.work_dir, "_shards")
+    name, ext = plan.config.name, plan.spec.ext
+    return [
+        PackTask(
+            parts=tuple(group),
+            staged=writer.shard_path(staging, name, index, ext),
+            target=writer.dolma_shard_path(plan.config.output.path, name, index, index == len(groups) - 1, ext),
         )
         for index, group in enumerate(groups)
     ]

@@ -188,6 +188,29 @@ def shard_path(directory: str, stream: str, index: int, ext: str) -> str:
     return io.join(directory, f"{stream}-{index:05d}{ext}")
 
 
+def dolma_groups(parts_by_input: list[list[Part]], input_sizes: list[int], max_bytes: int) -> list[list[Part]]:
+    """allenai/dolma 1.2.1's shards (``compat: dolma-1.2``): whole input files, in order, a new shard started
+    when the inputs' summed size on disk passes ``max_bytes`` (an input of size 0 is skipped, as dolma
+    does); so a shard may exceed the cap, and a shard whose documents were all dropped is empty."""
+    groups: list[list[Part]] = [list(parts_by_input[0])] if parts_by_input else []
+    size = input_sizes[0] if input_sizes else 0
+    for parts, nbytes in zip(parts_by_input[1:], input_sizes[1:], strict=True):
+        if nbytes == 0:
+            continue
+        size += nbytes
+        if size > max_bytes:
+            groups.append([])
+            size = nbytes
+        groups[-1].extend(parts)
+    return groups
+
+
+def dolma_shard_path(directory: str, stream: str, index: int, last: bool, ext: str) -> str:
+    """dolma 1.2.1's names: ``<stream>-NNNN.jsonl.gz``, except the last shard, ``<stream>-NNNN.json.gz``."""
+    suffix = ext.removeprefix(".jsonl")
+    return io.join(directory, f"{stream}-{index:04d}{'.json' if last else '.jsonl'}{suffix}")
+
+
 def remove_stale(directory: str, stream: str, ext: str, count: int) -> None:
     """Remove shards of this stream numbered ``count`` and above: left by an earlier run that made more."""
     pattern = re.compile(re.escape(stream) + r"-(\d{5,})" + re.escape(ext) + r"\Z")
