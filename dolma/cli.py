@@ -37,6 +37,7 @@ COMMANDS: dict[str, Command] = {
         "dolma.commands.dedupe", "deduplicate: exact (Bloom filter) or near-duplicate (MinHash) attributes"
     ),
     "mix": Command("dolma.commands.mix", "filter, rewrite spans, sample and shard streams into a mix (dolma mix)"),
+    "tokens": Command("dolma.commands.tokens", "tokenize documents into OLMo's numpy layout (.npy + .csv.gz)"),
     "list": Command("dolma.commands.list_taggers", "list taggers with their descriptions and parameters"),
     "train-fasttext": Command("dolma.commands.train_fasttext", "train a fastText classifier on labelled documents"),
 }
