@@ -174,11 +174,24 @@ class _Progress:
         self.bar.close()
 
 
+@dataclass(frozen=True)
+class StageRecord:
+    """One ``Executor.run`` call: a stage of a pipeline, for the summary and the JSON log."""
+
+    stage: str
+    tasks_run: int
+    tasks_skipped: int
+    seconds: float
+    nodes: dict[str, int]
+
+
 class Executor:
     """Runs tasks; subclasses provide the engine (:meth:`_execute`) and its size (:attr:`workers`)."""
 
     def __init__(self, execution: Execution) -> None:
         self.execution = execution
+        self.history: list[StageRecord] = []
+        """Every stage this executor ran, in order."""
 
     @property
     def workers(self) -> int:
@@ -205,6 +218,9 @@ class Executor:
         finally:
             bar.close()
             summary.seconds = time.monotonic() - started
+        self.history.append(
+            StageRecord(desc, summary.tasks_run, summary.tasks_skipped, summary.seconds, dict(summary.nodes))
+        )
         return summary
 
     def _execute(self, tasks: Sequence[Task], todo: list[int], summary: RunSummary, bar: _Progress) -> None:
@@ -284,9 +300,14 @@ def _worker_main(conn: Connection, parent: int) -> None:
     _tune_gc()
     while True:
         try:
-            message = conn.recv()
+            data = conn.recv_bytes()
         except (EOFError, OSError):
             return
+        try:
+            message = pickle.loads(data)
+        except Exception as exc:  # noqa: BLE001 - e.g. a task class this worker cannot import
+            conn.send(("error", None, _picklable(exc), traceback.format_exc()))
+            continue
         if message is None:
             return
         index, task = message
@@ -487,6 +508,9 @@ def ensure_ray(address: str | None, num_cpus: int | None) -> None:
     """Join the cluster at ``address`` (failing in seconds with one line when nothing answers there), or
     start a private local Ray bound to 127.0.0.1 only, with no token file written to the user's home."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if not address:  # read by Ray when it is imported: set first
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     import ray
 
     if ray.is_initialized():
@@ -505,8 +529,6 @@ def ensure_ray(address: str | None, num_cpus: int | None) -> None:
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise DolmaError(f"--ray-address {address}: could not join the Ray cluster: {exc}") from None
         return
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     ray.init(
         address="local",
         num_cpus=num_cpus,
@@ -554,7 +576,7 @@ class RayExecutor(Executor):
         self._connect()
         self._check_shared_outputs([path for index in todo for path in tasks[index].outputs()])
         env = worker_env(self.execution.ray_env)
-        options: dict[str, Any] = {"max_retries": 1}
+        options: dict[str, Any] = {"max_retries": 1, "scheduling_strategy": "SPREAD"}
         if env:
             options["runtime_env"] = {"env_vars": env}
         remote = ray.remote(_run_on_ray).options(**options)

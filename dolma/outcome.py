@@ -12,8 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from dolma.execution import Execution
-from dolma.executors import RunSummary
+from dolma.executors import Executor, RunSummary
 
 MAX_NOTES = 20
 
@@ -66,11 +65,13 @@ def render(outcome: Outcome) -> list[str]:
     return out
 
 
-def print_outcome(outcome: Outcome, execution: Execution | None = None) -> None:
-    """The summary on stderr: nothing with ``--quiet``, one JSON object with ``--log-format json``."""
-    if execution is not None and execution.quiet:
+def print_outcome(outcome: Outcome, executor: Executor) -> None:
+    """The summary on stderr: nothing with ``--quiet``, one JSON object with ``--log-format json`` (with
+    every stage the executor ran: tasks run and skipped, seconds, tasks per node)."""
+    execution = executor.execution
+    if execution.quiet:
         return
-    if execution is not None and execution.log_format == "json":
+    if execution.log_format == "json":
         record = {
             "command": outcome.title,
             "headline": outcome.headline,
@@ -80,6 +81,7 @@ def print_outcome(outcome: Outcome, execution: Execution | None = None) -> None:
             "lines": outcome.lines,
             "notes": outcome.notes,
             "details": outcome.details,
+            "stages": [vars(stage) for stage in executor.history],
         }
         print(json.dumps(record, sort_keys=True, default=str), file=sys.stderr)
         return

@@ -77,12 +77,14 @@ def s3_bucket(s3_endpoint: str) -> str:
 @pytest.fixture(scope="session")
 def ray_local() -> Iterator[None]:
     """A private Ray on loopback with two CPUs, stopped after the session's Ray tests."""
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    from dolma.executors import ensure_ray
+
+    os.environ.setdefault("RAY_agent_register_timeout_ms", "300000")  # slow starts on a loaded machine
+    os.environ.setdefault("RAY_raylet_start_wait_time_s", "300")
+
+    ensure_ray(None, 2)  # the toolkit's own private Ray, loopback only (before anything imports ray)
     import ray
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield
     finally:

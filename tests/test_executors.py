@@ -121,3 +121,171 @@ def test_existing_outputs_are_skipped(tmp_path):
     assert (summary.tasks_run, summary.tasks_skipped) == (1, 1)
     assert summary.results[0] is None and summary.results[1] is not None
     assert open(tmp_path / "a").read() == "old\n"
+
+
+class _Dies(_Writes):
+    """Kills its own worker process, as the kernel's out-of-memory killer would."""
+
+    def run(self, report) -> TaskResult:
+        os.kill(os.getpid(), 9)
+        return TaskResult()
+
+
+def test_a_worker_that_dies_is_reported_with_the_shard_it_was_running(tmp_path):
+    from dolma.errors import DolmaError
+
+    tasks = [_Writes(str(tmp_path / "a")), _Dies(str(tmp_path / "dies")), _Writes(str(tmp_path / "c"))]
+    with pytest.raises(DolmaError, match=r"killed by signal 9.* while running .*dies;"):
+        run_tasks(tasks, processes=2)
+
+
+class _Records(_Writes):
+    def run(self, report) -> TaskResult:
+        import time
+
+        time.sleep(0.2)
+        return super().run(report)
+
+
+def test_the_first_failure_starts_no_more_tasks(tmp_path):
+    tasks = [_Fails(str(tmp_path / "f"))] + [_Records(str(tmp_path / f"r{i}")) for i in range(12)]
+    with pytest.raises(InputError, match="always-fails"):
+        run_tasks(tasks, processes=2)
+    assert sum(os.path.exists(tmp_path / f"r{i}") for i in range(12)) <= 2
+
+
+class _Buggy(_Writes):
+    def run(self, report) -> TaskResult:
+        return {}["missing"]  # type: ignore[return-value]
+
+
+def test_a_bug_in_a_task_names_the_shard_and_keeps_the_worker_traceback(tmp_path, capsys):
+    from dolma.executors import TaskFailed
+
+    with pytest.raises(TaskFailed) as failure:
+        run_tasks([_Buggy(str(tmp_path / "shard-7")), _Writes(str(tmp_path / "b"))], processes=2)
+    assert "shard-7: KeyError: 'missing' (on " in str(failure.value)
+    assert 'return {}["missing"]' in failure.value.worker_traceback
+
+
+SLEEPERS = """
+import os, time
+from dolma.executors import TaskResult
+
+
+class Sleeps:
+    def __init__(self, i, pids):
+        self.label = f"sleeps-{i}"
+        self.pids = pids
+
+    def outputs(self):
+        return []
+
+    def run(self, report):
+        open(os.path.join(self.pids, str(os.getpid())), "w").close()
+        time.sleep(120)
+        return TaskResult()
+"""
+
+DRIVER = """
+import sys
+sys.path[:0] = [{root!r}, {here!r}]
+from dolma.execution import Execution
+from dolma.executors import make_executor
+from sleepers import Sleeps
+
+make_executor(Execution(processes=2)).run([Sleeps(i, {pids!r}) for i in range(4)], desc="t")
+"""
+
+
+def test_workers_die_with_a_killed_driver(tmp_path):
+    """kill -9 of the driver: its pool workers notice within a second and exit instead of running on."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    (tmp_path / "sleepers.py").write_text(SLEEPERS)
+    script = DRIVER.format(root=os.getcwd(), here=str(tmp_path), pids=str(pids))
+    driver = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 60
+    while len(os.listdir(pids)) < 2:
+        assert time.monotonic() < deadline and driver.poll() is None
+        time.sleep(0.1)
+    workers = [int(name) for name in os.listdir(pids)]
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers):
+        assert time.monotonic() < deadline, "a worker outlived its driver"
+        time.sleep(0.1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+class _Env:
+    label = "env"
+
+    def outputs(self) -> list[str]:
+        return []
+
+    def run(self, report) -> TaskResult:
+        return TaskResult(payload={k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "DOLMA_TEST_PASSED")})
+
+
+def test_ray_workers_get_the_drivers_aws_and_named_variables(ray_local, monkeypatch):
+    """Workers inherit their node's environment, not the driver's: the AWS variables (and those named by
+    ray_env) must travel with the task, or S3 calls fail or go to real AWS."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("DOLMA_TEST_PASSED", "yes")
+    summary = run_tasks([_Env()], executor="ray", ray_env=("DOLMA_TEST_PASSED",))
+    assert summary.results[0].payload == {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "DOLMA_TEST_PASSED": "yes"}
+
+
+def test_an_unreachable_ray_address_fails_fast_with_one_line(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import _free_port
+
+    path = f"{tmp_path}/documents/a.jsonl"
+    io.write_bytes(path, b'{"id": "a", "text": "x"}\n')
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "dolma.cli", "tag", "--documents", path, "--taggers", "char_length"]
+        + ["--executor", "ray", "--ray-address", f"127.0.0.1:{_free_port()}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and time.monotonic() - started < 60
+    assert done.stderr.count("\n") == 1 and "nothing answers at 127.0.0.1:" in done.stderr
+
+
+def test_the_private_ray_listens_on_loopback_only(ray_local):
+    import psutil
+    import ray
+
+    nodes = ray.nodes()
+    assert {node["NodeManagerAddress"] for node in nodes} == {"127.0.0.1"}
+    ours = psutil.Process().children(recursive=True)
+    listening = [c for p in ours for c in _connections(p) if c.status == psutil.CONN_LISTEN]
+    assert listening and all(c.laddr.ip in ("127.0.0.1", "::ffff:127.0.0.1", "::1") for c in listening), listening
+
+
+def _connections(process):
+    import psutil
+
+    try:
+        return process.net_connections(kind="inet")
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return []

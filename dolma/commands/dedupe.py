@@ -4,7 +4,6 @@ clustering with MinHash LSH (our ``minhash`` section). Both write attribute file
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated, Any
 
 from msgspec import Meta
@@ -12,10 +11,11 @@ from msgspec import Meta
 from dolma import io, layout
 from dolma.config import Strict
 from dolma.dedup.exact import ExactOutcome, ExactRun, KeySpec, check_key_selects, compile_path, run_exact
-from dolma.dedup.minhash import MinhashConfig, plan_minhash, run_minhash
+from dolma.dedup.minhash import MinhashConfig, MinhashOutcome, plan_minhash, run_minhash
 from dolma.errors import ConfigError
 from dolma.execution import RunConfig
 from dolma.executors import make_executor
+from dolma.outcome import Outcome, print_outcome
 
 
 class NgramConfig(Strict):
@@ -183,24 +183,39 @@ def plan_exact(config: Config) -> ExactRun:
     )
 
 
-def _print_exact(outcome: ExactOutcome, seconds: float) -> None:
-    lines = [
-        f"dolma dedupe: {outcome.attributes_written} attribute file(s) written, {outcome.attributes_kept} kept "
-        f"(exist); {outcome.shards_inserted} shard(s) inserted into the filter, "
-        f"{outcome.shards_already_in_filter} already in it"
-    ]
-    lines.extend(f"  {key}: {value:,}" for key, value in sorted(outcome.counters.items()))
-    mb = outcome.counters.get("bytes", 0) / 1e6
-    if mb and seconds > 0:
-        lines.append(f"  {mb:,.1f} MB in {seconds:,.1f} s ({mb / seconds:,.1f} MB/s)")
+def _exact_outcome(outcome: ExactOutcome, seconds: float) -> Outcome:
+    lines = []
     if outcome.bloom:
         info = outcome.bloom
         lines.append(
-            f"  bloom filter {info['file']}: {info['size_in_bytes']:,} bytes, {info['num_hashes']} hashes, "
+            f"bloom filter {info['file']}: {info['size_in_bytes']:,} bytes, {info['num_hashes']} hashes, "
             f"{info['keys_inserted']:,} keys from {info['shards']} shard(s)"
         )
-    lines.extend(f"  note: {note}" for note in outcome.notes[:20])
-    print("\n".join(lines), file=sys.stderr)
+    return Outcome(
+        title="dolma dedupe",
+        headline=f"{outcome.attributes_written} attribute file(s) written, {outcome.attributes_kept} kept (exist); "
+        f"{outcome.shards_inserted} shard(s) inserted into the filter, "
+        f"{outcome.shards_already_in_filter} already in it",
+        counters=dict(outcome.counters),
+        lines=lines,
+        notes=list(outcome.notes),
+        seconds=seconds,
+    )
+
+
+def _minhash_outcome(outcome: MinhashOutcome) -> Outcome:
+    return Outcome(
+        title="dolma dedupe (minhash)",
+        headline=f"{outcome.documents:,} documents, {outcome.clusters:,} clusters, {outcome.duplicates:,} duplicates",
+        counters={
+            "documents": outcome.documents,
+            "clusters": outcome.clusters,
+            "duplicates": outcome.duplicates,
+            "candidate_pairs": outcome.candidate_pairs,
+            "verified_pairs": outcome.verified_pairs,
+        },
+        seconds=sum(outcome.stage_seconds.values()),
+    )
 
 
 def main(config: Config) -> int:
@@ -218,7 +233,12 @@ def main(config: Config) -> int:
             for path, out in zip(mrun.documents, mrun.attribute_paths, strict=True):
                 print(f"{path} -> {out}")
             return 0
-        run_minhash(mrun, make_executor(config.execution()))
+        execution = config.execution()
+        executor = make_executor(execution)
+        text = execution.log_format == "text" and not execution.quiet
+        moutcome = run_minhash(mrun, executor, quiet=not text)
+        if not text:
+            print_outcome(_minhash_outcome(moutcome), executor)
         return 0
     run = plan_exact(config)
     if config.dryrun:
@@ -226,6 +246,7 @@ def main(config: Config) -> int:
             print(f"{path} -> {out}")
         return 0
     started = time.monotonic()
-    outcome = run_exact(run, make_executor(config.execution()))
-    _print_exact(outcome, time.monotonic() - started)
+    executor = make_executor(config.execution())
+    outcome = run_exact(run, executor)
+    print_outcome(_exact_outcome(outcome, time.monotonic() - started), executor)
     return 0

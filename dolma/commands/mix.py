@@ -30,5 +30,6 @@ def main(config: MixConfig) -> int:
             )
         return 0
     check_replacing(run, execution.overwrite)
-    print_outcome(run_mix(run, make_executor(execution)), execution)
+    executor = make_executor(execution)
+    print_outcome(run_mix(run, executor), executor)
     return 0

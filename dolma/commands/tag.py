@@ -94,7 +94,7 @@ def main(config: Config) -> int:
         for task in tasks:
             print(f"{task.document_path} -> {', '.join(task.outputs())}")
         return 0
-    execution = config.execution()
-    summary = make_executor(execution).run(tasks, desc="tag")
-    print_outcome(Outcome.of("dolma tag", summary), execution)
+    executor = make_executor(config.execution())
+    summary = executor.run(tasks, desc="tag")
+    print_outcome(Outcome.of("dolma tag", summary), executor)
     return 0
