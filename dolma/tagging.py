@@ -100,9 +100,4 @@ class TagTask:
             if batch:
                 flush()
         progress.flush()
-        counters = {"files": 1, "documents": docs, "bytes": nbytes}
-        notes: list[str] = []
-        if bad is not None and bad.count:
-            counters["bad_lines"] = bad.count
-            notes = bad.examples
-        return TaskResult(counters=counters, notes=notes)
+        return TaskResult.shard(docs, nbytes, bad)

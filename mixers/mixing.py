@@ -201,10 +201,7 @@ class FileTask:
             np.savez(buffer, **state.scan_arrays())  # type: ignore[arg-type]
             io.write_bytes(self.record_path, buffer.getvalue())
         counts = state.tally.counts
-        counters = {"files": 1, "documents": counts["in"][0], "bytes": counts["in"][2], "kept": counts["kept"][0]}
-        if state.bad is not None and state.bad.count:
-            counters["bad_lines"] = state.bad.count
-        return TaskResult(counters=counters, notes=state.bad.examples if state.bad is not None else [])
+        return TaskResult.shard(counts["in"][0], counts["in"][2], state.bad, kept=counts["kept"][0])
 
 
 class _RunState:

@@ -46,7 +46,9 @@ class StatTask:
         docs = sum(s.documents for s in stats.sources.values())
         nbytes = sum(s.bytes for s in stats.sources.values())
         report(docs, nbytes)
-        return TaskResult(counters={"files": 1, "documents": docs, "bytes": nbytes}, payload=stats)
+        result = TaskResult.shard(docs, nbytes)
+        result.payload = stats
+        return result
 
 
 def plan(config: Config) -> list[StatTask]:
