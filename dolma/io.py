@@ -7,8 +7,10 @@ file is detected precisely (the decompressor never reaches its end-of-frame) and
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import functools
+import itertools
 import os
 import re
 import shutil
@@ -20,7 +22,7 @@ from typing import IO, Any, Protocol
 
 import zstandard
 
-from dolma.errors import InputError
+from dolma.errors import DolmaError, InputError, RemoteError, StorageError
 
 try:  # isal's igzip is 2-3x faster than zlib for both directions; zlib is the fallback.
     from isal import isal_zlib as _gzip_zlib
@@ -52,12 +54,92 @@ def split_s3(path: str) -> tuple[str, str]:
     return bucket, key
 
 
+S3_ATTEMPTS = 3
+"""Attempts per S3 request (botocore's and smart_open's retries): an unreachable endpoint or a missing bucket
+fails in seconds, not after minutes of retries (botocore 5 x smart_open 6 with 10 s sleeps before).
+``AWS_MAX_ATTEMPTS`` in the environment overrides it."""
+S3_CONNECT_TIMEOUT = 5
+
+
 @functools.cache
 def s3_client() -> Any:
     """One boto3 client per process; endpoint, region and keys come from the standard AWS environment."""
     import boto3
+    from botocore.config import Config
 
-    return boto3.client("s3")
+    attempts = int(os.environ.get("AWS_MAX_ATTEMPTS") or S3_ATTEMPTS)
+    try:
+        import smart_open.s3
+
+        smart_open.s3.RETRY.attempts = 1  # botocore already retried; smart_open would sleep 10 s x 6 on top
+    except ImportError:  # pragma: no cover - smart_open[s3] is a declared dependency
+        pass
+    config = Config(connect_timeout=S3_CONNECT_TIMEOUT, retries={"max_attempts": attempts, "mode": "standard"})
+    return boto3.client("s3", config=config)
+
+
+# ------------------------------------------------------------------------------------------------ errors
+
+_STORAGE_ERRNOS = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EFBIG: "file too large",
+}
+
+
+def storage_error(exc: OSError, path: str) -> DolmaError:
+    """A local I/O failure as one line naming ``path``."""
+    if isinstance(exc, FileNotFoundError):
+        return InputError(f"{path}: no such file or directory")
+    reason = _STORAGE_ERRNOS.get(exc.errno or 0) or exc.strerror or str(exc)
+    return StorageError(f"{path}: {reason}")
+
+
+_DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "403"}
+
+
+def is_remote_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from botocore (any S3 request failure)."""
+    module = type(exc).__module__ or ""
+    return module.startswith(("botocore", "urllib3")) or (isinstance(exc, OSError) and "failed after" in str(exc))
+
+
+def remote_error(exc: BaseException, path: str) -> DolmaError:
+    """An S3 failure as one line naming the object (or bucket) and what to check."""
+    if isinstance(exc, DolmaError):
+        return exc
+    bucket, _ = split_s3(path) if is_s3(path) else ("", "")
+    response = getattr(exc, "response", None)
+    code = str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+    name = type(exc).__name__
+    if code in ("NoSuchBucket",):
+        return RemoteError(f"{path}: bucket {bucket!r} does not exist")
+    if code in ("NoSuchKey", "404", "NotFound"):
+        return InputError(f"{path}: no such object")
+    if code in _DENIED:
+        return RemoteError(f"{path}: access denied ({code}); check the AWS credentials and the bucket's policy")
+    if name == "NoCredentialsError":
+        return RemoteError(f"{path}: no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
+    if name in ("EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError", "ReadTimeoutError") or (
+        "failed after" in str(exc)
+    ):
+        endpoint = os.environ.get("AWS_ENDPOINT_URL") or "the S3 endpoint"
+        return RemoteError(f"{path}: cannot reach {endpoint} ({name})")
+    detail = f"{code}: " if code else ""
+    message = str(exc).splitlines()[0] if str(exc) else name
+    return RemoteError(f"{path}: S3 request failed: {detail}{message}")
+
+
+def _translated(exc: BaseException, path: str) -> DolmaError | None:
+    """The one-line error for a storage or S3 failure while writing ``path``, or None for anything else."""
+    if isinstance(exc, OSError) and not is_remote_failure(exc) and exc.errno in _STORAGE_ERRNOS:
+        return storage_error(exc, path)
+    if is_s3(path) and is_remote_failure(exc):
+        return remote_error(exc, path)
+    return None
 
 
 def _open_raw(path: str) -> IO[bytes]:
@@ -96,18 +178,24 @@ def iter_chunks(path: str) -> Iterator[bytes]:
         raw = _open_raw(path)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise (remote_error(exc, path) if is_s3(path) else storage_error(exc, path)) from None
     except Exception as exc:  # botocore/smart_open raise many types for unreadable objects
-        raise InputError(f"{path}: cannot open: {exc}") from exc
+        raise remote_error(exc, path) from None
     with raw:
         dec = _new_decompressor(kind)
         pending_frame = False
+        empty = True
         while True:
             try:
                 data = raw.read(READ_CHUNK)
             except Exception as exc:
                 raise InputError(f"{path}: read failed: {exc}") from exc
             if not data:
+                if empty and dec is not None:  # a real compressed file, even of no lines, has a header
+                    raise InputError(f"{path}: empty file (0 bytes), not a valid {kind} stream; was its write cut?")
                 break
+            empty = False
             if dec is None:
                 yield data
                 continue
@@ -129,10 +217,22 @@ def iter_chunks(path: str) -> Iterator[bytes]:
             raise InputError(f"{path}: truncated {kind} file (compressed stream ends mid-frame)")
 
 
+BOM = b"\xef\xbb\xbf"
+
+
 def iter_line_blocks(path: str) -> Iterator[bytes]:
-    """Yield blocks of whole lines (each block ends with a newline, except possibly the last)."""
+    """Yield blocks of whole lines (each block ends with a newline, except possibly the last). A UTF-8 byte
+    order mark at the start of the file (editors on Windows write one) is dropped: it is not part of the JSON."""
     rest = b""
-    for chunk in iter_chunks(path):
+    chunks = iter_chunks(path)
+    first = next(chunks, b"")
+    while len(first) < len(BOM) and BOM.startswith(first):  # a BOM split across chunks
+        more = next(chunks, None)
+        if more is None:
+            break
+        first += more
+    chunks = itertools.chain([first.removeprefix(BOM)], chunks)
+    for chunk in chunks:
         cut = chunk.rfind(b"\n")
         if cut < 0:
             rest += chunk
@@ -161,7 +261,9 @@ def exists(path: str) -> bool:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return False
-            raise
+            raise remote_error(exc, path) from None
+        except Exception as exc:
+            raise remote_error(exc, path) from None
         return True
     return os.path.exists(path)
 
@@ -169,16 +271,28 @@ def exists(path: str) -> bool:
 def size(path: str) -> int:
     if is_s3(path):
         bucket, key = split_s3(path)
-        return int(s3_client().head_object(Bucket=bucket, Key=key)["ContentLength"])
-    return os.path.getsize(path)
+        try:
+            return int(s3_client().head_object(Bucket=bucket, Key=key)["ContentLength"])
+        except Exception as exc:
+            raise remote_error(exc, path) from None
+    try:
+        return os.path.getsize(path)
+    except OSError as exc:
+        raise storage_error(exc, path) from None
 
 
 def remove(path: str) -> None:
     if is_s3(path):
         bucket, key = split_s3(path)
-        s3_client().delete_object(Bucket=bucket, Key=key)
+        try:
+            s3_client().delete_object(Bucket=bucket, Key=key)
+        except Exception as exc:
+            raise remote_error(exc, path) from None
     elif os.path.exists(path):
-        os.remove(path)
+        try:
+            os.remove(path)
+        except OSError as exc:
+            raise storage_error(exc, path) from None
 
 
 def move(source: str, target: str) -> None:
@@ -283,13 +397,66 @@ def list_files(prefix: str) -> Iterator[str]:
         return
     bucket, key = split_s3(prefix)
     paginator = s3_client().get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=key):
-        for obj in page.get("Contents", []):
-            yield f"s3://{bucket}/{obj['Key']}"
+    try:
+        for page in paginator.paginate(Bucket=bucket, Prefix=key):
+            for obj in page.get("Contents", []):
+                yield f"s3://{bucket}/{obj['Key']}"
+    except Exception as exc:
+        raise remote_error(exc, prefix) from None
+
+
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]{8}\Z")
+"""How :func:`_temporary_name` names a file being written: ``.<name>.tmp-<pid>-<8 hex digits>``."""
+LOCK_SUFFIX = ".dolma-lock"
+"""Run locks (see ``dolma.locks``) end with this."""
+RECORD_NAME = ".dolma-run.json"
+"""The config record of a destination (see ``dolma.provenance``)."""
 
 
 def _is_temporary(path: str) -> bool:
-    return os.path.basename(path).startswith(".") and ".tmp-" in path
+    """A file of the toolkit's own bookkeeping (a write in progress, a run lock, a config record): never a
+    shard, so globs skip it."""
+    name = path.rpartition("/")[2]
+    return name.startswith(".") and (".tmp-" in name or name.endswith(LOCK_SUFFIX) or name == RECORD_NAME)
+
+
+def sweep_leftovers(destination: str, only: str | None = None) -> int:
+    """Remove what killed runs left under ``destination``: local files with the temporary naming of
+    :func:`_temporary_name`, and incomplete S3 multipart uploads (billed until aborted). ``only`` limits it
+    to the leftovers of one output file's name. Call it holding the destination's lock: then no live run
+    is writing there. Returns how many were removed."""
+    removed = 0
+    if is_s3(destination):
+        bucket, key = split_s3(destination)
+        prefix = key.rstrip("/") + "/" if key else ""
+        if only is not None:
+            prefix += only
+        client = s3_client()
+        try:
+            paginator = client.get_paginator("list_multipart_uploads")
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                for upload in page.get("Uploads", []):
+                    client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+                    removed += 1
+        except Exception as exc:
+            raise remote_error(exc, destination) from None
+        return removed
+    if not os.path.isdir(destination):
+        return 0
+    walk = [(destination, [], os.listdir(destination))] if only is not None else os.walk(destination)
+    for root, _dirs, files in walk:
+        for name in files:
+            match = _TEMPORARY.match(name)
+            if match is None or (only is not None and match["name"] != only):
+                continue
+            try:
+                os.remove(os.path.join(root, name))
+                removed += 1
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise storage_error(exc, os.path.join(root, name)) from None
+    return removed
 
 
 def glob(pattern: str) -> list[str]:
@@ -390,30 +557,45 @@ def atomic_write_stored(path: str) -> Iterator[IO[bytes]]:
     if is_s3(path):
         import smart_open
 
-        raw = smart_open.open(
-            path,
-            "wb",
-            compression="disable",
-            transport_params={"client": s3_client(), "min_part_size": 64 << 20},
-        )
+        try:
+            raw = smart_open.open(
+                path,
+                "wb",
+                compression="disable",
+                transport_params={"client": s3_client(), "min_part_size": 64 << 20},
+            )
+        except Exception as exc:
+            raise remote_error(exc, path) from None
         try:
             yield raw
-        except BaseException:
-            raw.terminate()  # type: ignore[attr-defined]  # smart_open's S3 writer: abort the upload
+        except BaseException as exc:
+            try:
+                raw.terminate()  # type: ignore[attr-defined]  # smart_open's S3 writer: abort the upload
+            except Exception:  # noqa: BLE001 - the failure that got us here is the one to report
+                pass
+            translated = _translated(exc, path)
+            if translated is not None:
+                raise translated from None
             raise
-        raw.close()
+        try:
+            raw.close()
+        except Exception as exc:
+            raise remote_error(exc, path) from None
         return
-    directory = os.path.dirname(path)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
     tmp = _temporary_name(path)
     try:
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
         with open(tmp, "wb") as raw_file:
             yield raw_file
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.remove(tmp)
+        translated = _translated(exc, path)
+        if translated is not None:
+            raise translated from None
         raise
 
 

@@ -25,9 +25,29 @@ def split_documents_path(document_path: str) -> tuple[str, str]:
     return document_path[:cut], document_path[cut + len(DOCUMENTS) :]
 
 
+def check_name(value: str, key: str) -> str:
+    """A name that becomes one path component (an experiment, a dedupe name, a stream): refused if it would
+    leave its directory (``..``, a ``/``), be hidden (a leading dot: globs skip hidden files, so its shards
+    would vanish from later runs) or hold a character no file system or S3 tool takes (NUL, newline)."""
+    bad = next((c for c in value if c in "/\\\0\n\r"), None)
+    if not value or bad is not None or value.startswith("."):
+        why = "is empty" if not value else f"contains {bad!r}" if bad is not None else "starts with a dot"
+        raise ConfigError(
+            f"{key}: {value!r} {why}; it names a directory or file, so use letters, digits, '-', '_' (no '/', "
+            "'..' or leading '.')"
+        )
+    return value
+
+
+def attribute_root(document_path: str, experiment: str) -> str:
+    """``<prefix>/attributes/<experiment>``: the directory an experiment's attribute files go under."""
+    prefix, _ = split_documents_path(document_path)
+    return f"{prefix}/attributes/{check_name(experiment, 'experiment')}"
+
+
 def attribute_path(document_path: str, experiment: str) -> str:
-    prefix, relative = split_documents_path(document_path)
-    return f"{prefix}/attributes/{experiment}/{relative}"
+    _, relative = split_documents_path(document_path)
+    return f"{attribute_root(document_path, experiment)}/{relative}"
 
 
 def destination_path(document_path: str, pattern: str, destination: str) -> str:

@@ -10,6 +10,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from dolma import io, registry
 from dolma.documents import AttributeRow, BadLines, Document, encode_line, read_documents
 from dolma.errors import DolmaError
@@ -36,6 +38,16 @@ class AttributeOutput:
     path: str
     experiment: str
     taggers: tuple[TaggerSpec, ...]
+    root: str = ""
+    """The destination directory it belongs to: what the run locks and records its config in."""
+
+    def settings(self) -> dict[str, Any]:
+        """The config keys that change this output's contents (see ``dolma.provenance``); parameters with
+        their defaults filled in, so spelling out a default does not count as another config."""
+        taggers = [
+            [spec.name, msgspec.to_builtins(registry.make_params(spec.name, spec.params))] for spec in self.taggers
+        ]
+        return {"command": "tag", "experiment": self.experiment, "taggers": taggers}
 
 
 @dataclass(frozen=True)

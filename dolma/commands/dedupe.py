@@ -150,7 +150,7 @@ def dedupe_name(config: Config, fallback: str | None) -> str:
     name = config.dedupe.name or fallback
     if not name:
         raise ConfigError("dedupe.name: required (it names the attributes/<name>/ directory)")
-    return name
+    return layout.check_name(name, "dedupe.name")
 
 
 def plan_exact(config: Config) -> ExactRun:

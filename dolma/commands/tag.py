@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from msgspec import Meta
 
-from dolma import io, layout, registry
+from dolma import io, layout, locks, provenance, registry
 from dolma.errors import ConfigError
 from dolma.execution import RunConfig
 from dolma.executors import make_executor
@@ -57,7 +57,7 @@ def plan(config: Config) -> list[TagTask]:
         raise ConfigError("taggers: give at least one tagger (`dolma list` shows them)")
     specs = tagger_specs(config.taggers)
     if config.experiment:
-        groups = [(config.experiment, specs)]
+        groups = [(layout.check_name(config.experiment, "experiment"), specs)]
     else:
         groups = [(spec.name, (spec,)) for spec in specs]
     if config.destination is not None and len(config.destination) != len(config.documents):
@@ -71,11 +71,12 @@ def plan(config: Config) -> list[TagTask]:
             outputs = []
             for experiment, taggers in groups:
                 if config.destination is None:
+                    root = layout.attribute_root(path, experiment)
                     out = layout.attribute_path(path, experiment)
                 else:  # several taggers without an experiment each get a subdirectory of the destination
-                    base = config.destination[i] if len(groups) == 1 else io.join(config.destination[i], experiment)
-                    out = layout.destination_path(path, pattern, base)
-                outputs.append(AttributeOutput(out, experiment, taggers))
+                    root = config.destination[i] if len(groups) == 1 else io.join(config.destination[i], experiment)
+                    out = layout.destination_path(path, pattern, root)
+                outputs.append(AttributeOutput(out, experiment, taggers, root.rstrip("/")))
             tasks.append(
                 TagTask(
                     document_path=path,
@@ -94,7 +95,11 @@ def main(config: Config) -> int:
         for task in tasks:
             print(f"{task.document_path} -> {', '.join(task.outputs())}")
         return 0
-    executor = make_executor(config.execution())
-    summary = executor.run(tasks, desc="tag")
+    execution = config.execution()
+    executor = make_executor(execution)
+    settings = {out.root: out.settings() for task in tasks for out in task.attribute_outputs}
+    with locks.hold([locks.for_directory(root) for root in settings], "dolma tag"):
+        with provenance.recorded(settings, overwrite=execution.overwrite):
+            summary = executor.run(tasks, desc="tag")
     print_outcome(Outcome.of("dolma tag", summary), executor)
     return 0
