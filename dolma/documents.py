@@ -23,15 +23,29 @@ Attributes = dict[str, list[Span]]
 _EMPTY = msgspec.Raw(b"")
 
 
-class Document(msgspec.Struct, dict=True):
-    """The fields of a document line that taggers read; other fields are ignored on decode.
+class DocumentFields(msgspec.Struct):
+    """What makes a line a valid document, for every command (see :func:`document_error`): ``id`` and
+    ``text`` strings, ``source`` a string or null, ``metadata`` an object or null; other fields are free.
 
-    ``metadata`` stays raw JSON until :attr:`meta` decodes it, once."""
+    A reader that needs fewer fields still decodes with this struct (or a subclass), so that ``tag``,
+    ``dedupe`` and ``mix`` accept and refuse the same lines: a line ``tag --skip-bad-lines`` skipped and
+    ``mix`` kept would misalign the attribute rows."""
 
     id: str
     text: str
     source: str | None = None
     metadata: msgspec.Raw = _EMPTY
+
+    def __post_init__(self) -> None:
+        raw = self.metadata
+        if raw and memoryview(raw)[:1] not in (b"{", b"n"):  # msgspec checked it is JSON; null passes
+            raise TypeError(f"Expected `object | null`, got `{_json_type(msgspec.json.decode(raw))}` - at `$.metadata`")
+
+
+class Document(DocumentFields, dict=True):
+    """The fields of a document line that taggers read; other fields are ignored on decode.
+
+    ``metadata`` stays raw JSON until :attr:`meta` decodes it, once."""
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -50,6 +64,34 @@ class AttributeRow(msgspec.Struct, omit_defaults=True):
     id: str
     attributes: dict[str, list[list[float]]]
     source: str | None = None
+
+
+_MISSING = object()
+_JSON_TYPES = {dict: "object", list: "array", str: "str", int: "int", float: "float", bool: "bool"}
+
+
+def _json_type(value: Any) -> str:
+    return "null" if value is None else _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def document_error(obj: Any) -> str | None:
+    """Why a line decoded as plain JSON is not a document (the rules of :class:`DocumentFields`, worded as
+    msgspec words them for the struct readers), or None if it is one. For readers that need every field."""
+    if type(obj) is not dict:
+        return f"wrong type: Expected `object`, got `{_json_type(obj)}`"
+    for name in ("id", "text"):
+        value = obj.get(name, _MISSING)
+        if value is _MISSING:
+            return f"missing required field `{name}`"
+        if type(value) is not str:
+            return f"wrong type: Expected `str`, got `{_json_type(value)}` - at `$.{name}`"
+    source = obj.get("source")
+    if source is not None and type(source) is not str:
+        return f"wrong type: Expected `str | null`, got `{_json_type(source)}` - at `$.source`"
+    metadata = obj.get("metadata")
+    if metadata is not None and type(metadata) is not dict:
+        return f"wrong type: Expected `object | null`, got `{_json_type(metadata)}` - at `$.metadata`"
+    return None
 
 
 _document_decoder = msgspec.json.Decoder(Document)

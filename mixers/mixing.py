@@ -21,7 +21,7 @@ import msgspec
 import numpy as np
 
 from dolma import io
-from dolma.documents import BadLines
+from dolma.documents import BadLines, document_error
 from dolma.errors import InputError
 from dolma.executors import ProgressCounter, Report, TaskResult
 from dolma.tokenizer import word_count
@@ -300,8 +300,9 @@ class _RunState:
             except msgspec.DecodeError as exc:
                 self._bad(f"{task.document_path}:{lineno}: invalid JSON: {exc}")
                 continue
-            if type(doc) is not dict or type(doc.get("id")) is not str or type(doc.get("text")) is not str:
-                self._bad(f"{task.document_path}:{lineno}: a document needs a string id and a string text")
+            reason = document_error(doc)
+            if reason is not None:
+                self._bad(f"{task.document_path}:{lineno}: {reason}")
                 continue
             merged = self._merged_attributes(readers, doc, lineno)
             existing = doc.get("attributes")
