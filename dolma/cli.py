@@ -1,9 +1,9 @@
 """The ``dolma`` command: ``dolma <command> [-c config.yaml] [--dotted.key value ...]``.
 
 Each command is a config struct (its keys are the ``--help`` text) and a function that runs it. A user
-mistake (a :class:`DolmaError`) prints one line and exits 2 (with ``--debug``, the traceback too, and a
-worker's); anything else is a bug and keeps its traceback. Ctrl-C exits 130 and SIGTERM 143, each with a
-line saying the run can resume.
+mistake (a :class:`DolmaError`), a full or read-only disk and a failed S3 request print one line naming the
+file or object and exit 2 (with ``--debug``, the traceback too, and a worker's); anything else is a bug and
+keeps its traceback. Ctrl-C exits 130 and SIGTERM 143, each with a line saying the run can resume.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dolma import config
+from dolma import config, io
 from dolma.errors import DolmaError
 
 
@@ -100,13 +100,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run(None)
         cfg = config.load(config_cls, known.config, overrides)
         return run(cfg)
-    except DolmaError as exc:
+    except Exception as exc:
+        error = user_error(exc)
+        if error is None:
+            raise
         if debug:
             traceback.print_exc()
             worker = getattr(exc, "worker_traceback", "")
             if worker:
                 print(f"the worker's traceback:\n{worker}", file=sys.stderr)
-        print(f"dolma {name}: error: {exc}", file=sys.stderr)
+        print(f"dolma {name}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         stopped = "terminated" if isinstance(exc, Terminated) else "interrupted"
@@ -124,6 +127,19 @@ class Terminated(KeyboardInterrupt):
 
 def _terminated(signum: int, frame: Any) -> None:
     raise Terminated
+
+
+def user_error(exc: BaseException) -> DolmaError | None:
+    """The one-line error for a failure the user can act on, or None for a bug. Library code raises
+    :class:`DolmaError` naming the file or object; a storage or S3 failure that reaches here without one (in
+    a plugin, say) is still named by what it carries."""
+    if isinstance(exc, DolmaError):
+        return exc
+    if isinstance(exc, OSError) and exc.errno in io.STORAGE_ERRNOS and not io.is_remote_failure(exc):
+        return io.storage_error(exc, str(exc.filename or "(a file)"))
+    if io.is_remote_failure(exc):
+        return io.remote_error(exc, "s3")
+    return None
 
 
 if __name__ == "__main__":

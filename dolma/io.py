@@ -80,7 +80,7 @@ def s3_client() -> Any:
 
 # ------------------------------------------------------------------------------------------------ errors
 
-_STORAGE_ERRNOS = {
+STORAGE_ERRNOS = {
     errno.ENOSPC: "no space left on device",
     errno.EDQUOT: "disk quota exceeded",
     errno.EROFS: "read-only file system",
@@ -94,7 +94,7 @@ def storage_error(exc: OSError, path: str) -> DolmaError:
     """A local I/O failure as one line naming ``path``."""
     if isinstance(exc, FileNotFoundError):
         return InputError(f"{path}: no such file or directory")
-    reason = _STORAGE_ERRNOS.get(exc.errno or 0) or exc.strerror or str(exc)
+    reason = STORAGE_ERRNOS.get(exc.errno or 0) or exc.strerror or str(exc)
     return StorageError(f"{path}: {reason}")
 
 
@@ -135,7 +135,7 @@ def remote_error(exc: BaseException, path: str) -> DolmaError:
 
 def _translated(exc: BaseException, path: str) -> DolmaError | None:
     """The one-line error for a storage or S3 failure while writing ``path``, or None for anything else."""
-    if isinstance(exc, OSError) and not is_remote_failure(exc) and exc.errno in _STORAGE_ERRNOS:
+    if isinstance(exc, OSError) and not is_remote_failure(exc) and exc.errno in STORAGE_ERRNOS:
         return storage_error(exc, path)
     if is_s3(path) and is_remote_failure(exc):
         return remote_error(exc, path)

@@ -75,8 +75,7 @@ def build(config: MixConfig) -> list[StreamPlan]:
 
 def _plan_stream(config: MixConfig, index: int, stream: StreamConfig, digest: str) -> StreamPlan:
     key = f"streams[{index}]"
-    if not stream.name or "/" in stream.name:
-        raise ConfigError(f"{key}.name: give a non-empty name without '/' (it names the output shards)")
+    layout.check_name(stream.name, f"{key}.name")  # it names the output shards: no '..', '/', NUL, dot
     _check_output(key, stream)
     _check_sampling(key, stream)
     inputs = _expand_documents(key, stream)
