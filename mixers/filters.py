@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import operator
 import re
+import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dolma.errors import ConfigError
+from dolma.errors import ConfigError, FilterError
 
 MISSING: Any = object()
 """The value of a path that does not exist in a document."""
@@ -509,14 +511,49 @@ def compile_path(text: str, compat: str | None = None) -> Path:
 _JQ_ATTRIBUTE = re.compile(r"\.attributes\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*\"([^\"]+)\"\s*\])")
 
 
+JQ_SANDBOX = "def env: {}; {} as $ENV | "
+"""Prefixed to every jq program: ``env`` and ``$ENV`` would read the process environment (AWS keys: an
+``error(env.AWS_SECRET_ACCESS_KEY)`` printed the secret); here both are empty. ``import``/``include``
+(which read files) cannot follow the prefix, so they no longer compile."""
+JQ_TIME_LIMIT = 10.0
+"""Seconds a jq filter may spend on one document, checked between its results (``repeat``, ``range``...)."""
+JQ_HARD_LIMIT = 30
+"""Seconds after which a filter stuck inside libjq without yielding (Python cannot interrupt it) ends the
+process with SIGALRM; the run then fails naming the shard, and a rerun resumes."""
+
+
 def _compile_jq(text: str) -> Any:
     import jq
 
     try:
-        return jq.compile(text)
+        return jq.compile(f"{JQ_SANDBOX}({text}\n)")
     except ValueError as exc:
         message = str(exc).replace("\n", " ")
         raise ConfigError(f"jq expression does not compile: {message}") from None
+
+
+def _jq_results(program: Any, text: str, doc: dict[str, Any]) -> list[Any]:
+    """Every result of ``program`` on ``doc``, within :data:`JQ_TIME_LIMIT`; a jq runtime error or the time
+    limit is a :class:`FilterError` naming the filter and the document."""
+    deadline = time.monotonic() + JQ_TIME_LIMIT
+    hard = signal.getsignal(signal.SIGALRM) == signal.SIG_DFL  # else the alarm is someone else's (a test's)
+    if hard:
+        signal.setitimer(signal.ITIMER_REAL, JQ_HARD_LIMIT)  # SIGALRM's default action ends the process
+    try:
+        results = []
+        for value in program.input_value(doc):
+            results.append(value)
+            if time.monotonic() > deadline:
+                raise FilterError(
+                    f"jq filter {text!r} exceeded its time limit of {JQ_TIME_LIMIT:g} s on document {doc['id']!r}"
+                )
+        return results
+    except ValueError as exc:
+        message = str(exc).replace("\n", " ")[:200]
+        raise FilterError(f"jq filter {text!r} failed on document {doc['id']!r}: {message}") from None
+    finally:
+        if hard:
+            signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def _jq_truthy(value: Any) -> bool:
@@ -556,11 +593,11 @@ def compile_expression(text: str, syntax: str, compat: str | None = None) -> Exp
         names = {a or b for a, b in _JQ_ATTRIBUTE.findall(text)}
 
         def every(doc: dict[str, Any]) -> bool:
-            results = program.input_value(doc).all()
+            results = _jq_results(program, text, doc)
             return bool(results) and all(_jq_truthy(value) for value in results)
 
         def some(doc: dict[str, Any]) -> bool:
-            return any(_jq_truthy(value) for value in program.input_value(doc).all())
+            return any(_jq_truthy(value) for value in _jq_results(program, text, doc))
 
         return Expression(text, syntax, names, True, every, some)
     raise ConfigError(f"unknown syntax {syntax!r}: use jsonpath or jq")

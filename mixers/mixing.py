@@ -22,7 +22,7 @@ import numpy as np
 
 from dolma import io
 from dolma.documents import BadLines, document_error
-from dolma.errors import InputError
+from dolma.errors import FilterError, InputError
 from dolma.executors import ProgressCounter, Report, TaskResult
 from dolma.tokenizer import word_count
 from mixers.filters import DocumentFilter, compile_path
@@ -319,7 +319,10 @@ class _RunState:
             source = source if type(source) is str else ""
             progress.add(nbytes)
             add("in", source, tokens, nbytes)
-            rule = rule_of(doc) if has_filter else None
+            try:
+                rule = rule_of(doc) if has_filter else None
+            except FilterError as exc:
+                raise FilterError(f"{task.document_path}:{lineno}: {exc}") from None
             if rule is not None:
                 add(rule, source, tokens, nbytes)
                 continue

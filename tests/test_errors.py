@@ -128,3 +128,52 @@ def test_a_stream_name_that_is_not_a_plain_file_name_is_refused(tmp_path, capsys
     assert main(["mix", "-c", str(config)]) == 2
     assert "streams[0].name: " in _one_line(capsys.readouterr().err)
     assert not os.path.exists(tmp_path / "out") or not os.listdir(tmp_path / "out")
+
+
+def _jq_mix(tmp_path, expression: str) -> int:
+    write_docs(f"{tmp_path}/documents/a.jsonl.gz", make_docs(4))
+    config = tmp_path / "mix.json"
+    stream = {"name": "s", "documents": [f"{tmp_path}/documents/*.gz"], "output": {"path": f"{tmp_path}/out"},
+              "filter": {"syntax": "jq", "include": [expression]}}  # fmt: skip
+    config.write_text(json.dumps({"streams": [stream]}))
+    return main(["mix", "-c", str(config)])
+
+
+@pytest.mark.parametrize("expression", ["error(env.AWS_SECRET_ACCESS_KEY)", "error($ENV.AWS_SECRET_ACCESS_KEY)"])
+def test_jq_filters_cannot_read_the_environment(tmp_path, capsys, monkeypatch, expression):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t-value-123")
+    assert _jq_mix(tmp_path, expression) == 2
+    err = capsys.readouterr().err
+    assert "s3cr3t-value-123" not in err
+    line = _one_line(err)
+    assert f"{tmp_path}/documents/a.jsonl.gz:1: jq filter {expression!r} failed on document 'd0'" in line
+
+
+def test_a_jq_runtime_error_names_file_line_and_document(tmp_path, capsys):
+    assert _jq_mix(tmp_path, 'if .id == "d2" then .text + 1 else true end') == 2
+    line = _one_line(capsys.readouterr().err)
+    assert f"{tmp_path}/documents/a.jsonl.gz:3: jq filter" in line and "on document 'd2'" in line
+
+
+def test_a_jq_filter_that_never_ends_stops_at_its_time_limit(tmp_path, capsys, monkeypatch):
+    from mixers import filters
+
+    monkeypatch.setattr(filters, "JQ_TIME_LIMIT", 0.5)
+    started = time.monotonic()
+    assert _jq_mix(tmp_path, "repeat(true)") == 2
+    assert time.monotonic() - started < 30
+    assert "exceeded its time limit of 0.5 s on document 'd0'" in _one_line(capsys.readouterr().err)
+
+
+def test_a_jq_filter_stuck_inside_libjq_ends_the_process(tmp_path):
+    write_docs(f"{tmp_path}/documents/a.jsonl.gz", make_docs(2))
+    stream = {"name": "s", "documents": [f"{tmp_path}/documents/*.gz"], "output": {"path": f"{tmp_path}/out"},
+              "filter": {"syntax": "jq", "include": ["last(range(1e15))"]}}  # fmt: skip
+    (tmp_path / "mix.json").write_text(json.dumps({"streams": [stream], "processes": 1}))
+    script = "import sys; from mixers import filters; filters.JQ_HARD_LIMIT = 1; from dolma.cli import main; " \
+             f"sys.exit(main(['mix', '-c', {str(tmp_path / 'mix.json')!r}]))"  # fmt: skip
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert proc.returncode == -14  # SIGALRM
+    assert time.monotonic() - started < 60
+    assert not list(tmp_path.glob("out/*.gz"))
