@@ -137,7 +137,8 @@ def build(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
     try:
         return msgspec.convert(_coerce(cls, data), cls, strict=False)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"{source}: {_explain(str(exc))}") from None
+        message = re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m[0])[1:-1], _explain(str(exc)))  # keys with a newline
+        raise ConfigError(f"{source}: {message}") from None
 
 
 def _explain(message: str) -> str:
