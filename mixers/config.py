@@ -29,7 +29,7 @@ class SpanReplacementConfig(Strict, kw_only=True):
     min_score: Annotated[float | None, Meta(description="replace spans scoring at least this")] = None
     max_score: Annotated[float | None, Meta(description="replace spans scoring below this")] = None
     replacement: Annotated[str, Meta(description="replacement text; {} is the original span text")] = ""
-    syntax: Annotated[str, Meta(description="jsonpath (the only syntax for spans)")] = "jsonpath"
+    syntax: Annotated[str, Meta(description="jsonpath or jq (a jq program yielding the span list)")] = "jsonpath"
 
 
 class CompressionConfig(Strict):

@@ -567,6 +567,21 @@ def _jq_truthy(value: Any) -> bool:
     return True
 
 
+def compile_jq_path(text: str) -> Path:
+    """A jq program used as a span path (``span_replacement[].syntax: jq``), read as dolma reads it: no result
+    selects nothing, one result is the node, several results are one node listing them."""
+    program = _compile_jq(text)
+
+    def select(doc: Any) -> list[Any]:
+        results = program.input_value(doc).all()
+        if not results:
+            return []
+        return [results[0]] if len(results) == 1 else [results]
+
+    names = {a or b for a, b in _JQ_ATTRIBUTE.findall(text)}
+    return Path(select, lambda doc: bool(select(doc)), names, True)
+
+
 # ----------------------------------------------------------------------------------------- expressions
 
 

@@ -41,7 +41,8 @@ class StreamSpec:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     syntax: str = "jsonpath"
-    spans: tuple[tuple[str, float | None, float | None, str], ...] = ()
+    spans: tuple[tuple[str, float | None, float | None, str, str], ...] = ()
+    """``(span path, min_score, max_score, replacement, syntax)`` of each span replacement."""
     discard_fields: tuple[str, ...] = ()
     min_text_length: int = 0
     provenance: bool = True

@@ -19,7 +19,7 @@ from dolma import io, layout
 from dolma.errors import ConfigError
 from dolma.execution import RunConfig
 from mixers.config import MixConfig, StreamConfig
-from mixers.filters import COMPAT_MODES, Expression, compile_expression, compile_path
+from mixers.filters import COMPAT_MODES, Expression, compile_expression, compile_jq_path, compile_path
 from mixers.mixing import StreamSpec
 from mixers.writer import extension
 
@@ -87,7 +87,7 @@ def _plan_stream(config: MixConfig, index: int, stream: StreamConfig, digest: st
         include=tuple(stream.filter.include) if stream.filter else (),
         exclude=tuple(stream.filter.exclude) if stream.filter else (),
         syntax=stream.filter.syntax if stream.filter else "jsonpath",
-        spans=tuple((r.span, r.min_score, r.max_score, r.replacement) for r in stream.span_replacement),
+        spans=tuple((r.span, r.min_score, r.max_score, r.replacement, r.syntax) for r in stream.span_replacement),
         discard_fields=tuple(stream.output.discard_fields),
         min_text_length=stream.output.min_text_length or 0,
         provenance=stream.output.provenance,
@@ -181,12 +181,13 @@ def _compile_expressions(key: str, stream: StreamConfig, compat: str | None) -> 
                     raise ConfigError(f"{where}: {exc}") from None
     for j, rule in enumerate(stream.span_replacement):
         where = f"{key}.span_replacement[{j}]"
-        if rule.syntax != "jsonpath":
-            raise ConfigError(f"{where}.syntax: span paths are JSONPath only, got {rule.syntax!r}")
+        if rule.syntax not in ("jsonpath", "jq"):
+            raise ConfigError(f"{where}.syntax: {rule.syntax!r} is not jsonpath or jq")
         if rule.min_score is None and rule.max_score is None:
             raise ConfigError(f"{where}: give min_score or max_score")
         try:
-            out.append((f"{where}.span", compile_path(rule.span)))
+            path = compile_jq_path(rule.span) if rule.syntax == "jq" else compile_path(rule.span)
+            out.append((f"{where}.span", path))
         except ConfigError as exc:
             raise ConfigError(f"{where}.span: {exc}") from None
     if stream.top_fraction is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mixers.filters import Path, compile_path
+from mixers.filters import Path, compile_jq_path, compile_path
 
 Replacement = tuple[int, int, str]
 """``(start, end, replacement)`` in code points."""
@@ -34,8 +34,12 @@ class SpanRule:
     replacement: str
 
     @classmethod
-    def compile(cls, span: str, min_score: float | None, max_score: float | None, replacement: str) -> SpanRule:
-        return cls(compile_path(span), min_score, max_score, replacement)
+    def compile(
+        cls, span: str, min_score: float | None, max_score: float | None, replacement: str, syntax: str = "jsonpath"
+    ) -> SpanRule:
+        """``syntax`` is ``jsonpath`` or ``jq`` (a jq program yielding the span list, as in dolma)."""
+        path = compile_jq_path(span) if syntax == "jq" else compile_path(span)
+        return cls(path, min_score, max_score, replacement)
 
     def find(self, doc: dict[str, Any]) -> list[Replacement]:
         """The spans of ``doc`` selected by the path whose score is within the bounds."""

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import cProfile
+import dataclasses
+import io as pyio
+import pstats
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from msgspec import Meta
 
 from dolma import io, layout, locks, provenance, registry
+from dolma.config import Strict
 from dolma.errors import ConfigError
 from dolma.execution import RunConfig
-from dolma.executors import make_executor
+from dolma.executors import RunSummary, make_executor
 from dolma.outcome import Outcome, print_outcome
 from dolma.tagging import AttributeOutput, TaggerSpec, TagTask
+
+
+class ProfileConfig(Strict):
+    """allenai/dolma's ``tag.profile`` section: profile the tagging with cProfile."""
+
+    enable: Annotated[bool, Meta(description="run the tasks in this process (one worker) under cProfile")] = False
+    output: Annotated[str | None, Meta(description="write the statistics here (default: print them)")] = None
+    steps: Annotated[int | None, Meta(description="accepted for allenai/dolma compatibility; all documents run")] = None
+    sort_key: Annotated[str, Meta(description="pstats sort key, e.g. tottime, cumulative")] = "tottime"
+    lines: Annotated[int, Meta(description="rows of statistics shown")] = 100
 
 
 class Config(RunConfig):
@@ -30,6 +46,9 @@ class Config(RunConfig):
         Meta(description="attribute directory and key prefix (default: each tagger writes its own, named after it)"),
     ] = None
     batch_size: Annotated[int, Meta(description="documents per predict_batch call")] = 256
+    profile: Annotated[ProfileConfig, Meta(description="profile the taggers (allenai/dolma's profile section)")] = (
+        ProfileConfig()
+    )
 
 
 def tagger_specs(entries: list[str | dict[str, dict[str, Any] | None]]) -> tuple[TaggerSpec, ...]:
@@ -96,10 +115,30 @@ def main(config: Config) -> int:
             print(f"{task.document_path} -> {', '.join(task.outputs())}")
         return 0
     execution = config.execution()
+    if config.profile.enable:
+        execution = dataclasses.replace(execution, kind="local", processes=1)
     executor = make_executor(execution)
     settings = {out.root: out.settings() for task in tasks for out in task.attribute_outputs}
     with locks.hold([locks.for_directory(root) for root in settings], "dolma tag"):
         with provenance.recorded(settings, overwrite=execution.overwrite):
-            summary = executor.run(tasks, desc="tag")
+            if config.profile.enable:
+                summary = _profiled(config.profile, lambda: executor.run(tasks, desc="tag"))
+            else:
+                summary = executor.run(tasks, desc="tag")
     print_outcome(Outcome.of("dolma tag", summary), executor)
     return 0
+
+
+def _profiled(profile: ProfileConfig, work: Callable[[], RunSummary]) -> RunSummary:
+    """Run ``work`` under cProfile (one worker, in this process, so the taggers' time is in the profile)."""
+    if profile.sort_key not in pstats.SortKey._value2member_map_:
+        raise ConfigError(f"profile.sort_key: {profile.sort_key!r} is not a pstats sort key (tottime, cumulative, ...)")
+    profiler = cProfile.Profile()
+    summary = profiler.runcall(work)
+    text = pyio.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats(profile.sort_key).print_stats(profile.lines)
+    if profile.output:
+        io.write_bytes(profile.output, text.getvalue().encode())
+    else:
+        print(text.getvalue())
+    return summary

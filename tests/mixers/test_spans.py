@@ -55,3 +55,13 @@ def test_malformed_spans_are_errors():
         rule(0.5).find({"attributes": {"x": [[0, 1]]}})
     assert rule(0.5).find({"attributes": {}}) == []
     assert rule(0.5).find({"attributes": {"x": None}}) == []
+
+
+def test_jq_span_paths_select_as_dolma_does():
+    doc = {"text": "mail a@b.co now", "attributes": {"pii": {"email": [[5, 11, 0.7], [0, 4, 0.95]]}}}
+    rule = SpanRule.compile(".attributes?.pii?.email?", 0.5, 0.9, "[B]{}[E]", "jq")
+    assert rule.find(doc) == [(5, 11, "[B]{}[E]")]
+    assert apply_replacements(doc["text"], rule.find(doc)) == "mail [B]a@b.co[E] now"
+    assert SpanRule.compile(".attributes?.pii?.company?", 0.5, None, "", "jq").find(doc) == []
+    several = SpanRule.compile(".attributes.pii.email[]", 0.5, None, "x", "jq")  # two results: one list of spans
+    assert several.find(doc) == [(5, 11, "x"), (0, 4, "x")]

@@ -1,0 +1,46 @@
+"""allenai/dolma config keys that used to be refused: ``tag.profile`` and jq span replacement."""
+
+from __future__ import annotations
+
+import yaml
+
+from dolma.cli import main
+from tests.helpers import make_docs, read_jsonl, write_docs
+
+
+def test_tag_profile_section_profiles_the_run(tmp_path, capsys):
+    write_docs(f"{tmp_path}/documents/000.jsonl.gz", make_docs(20))
+    config = {
+        "documents": [f"{tmp_path}/documents/*.gz"],
+        "taggers": ["gopher_v1"],
+        "processes": 2,
+        "profile": {"enable": True, "sort_key": "cumulative", "lines": 40, "output": str(tmp_path / "profile.txt")},
+    }
+    (tmp_path / "tag.yaml").write_text(yaml.safe_dump(config))
+    assert main(["-c", str(tmp_path / "tag.yaml"), "tag"]) == 0
+    profile = (tmp_path / "profile.txt").read_text()
+    assert "Ordered by: cumulative time" in profile and "(run)" in profile
+    assert len(read_jsonl(f"{tmp_path}/attributes/gopher_v1/000.jsonl.gz")) == 20
+    config["profile"]["sort_key"] = "slowest"
+    (tmp_path / "tag.yaml").write_text(yaml.safe_dump(config))
+    assert main(["-c", str(tmp_path / "tag.yaml"), "tag", "--overwrite"]) == 2
+    assert "profile.sort_key: 'slowest' is not a pstats sort key" in capsys.readouterr().err
+
+
+def test_jq_span_replacement_runs_in_the_mixer(tmp_path):
+    docs = [{"id": "a", "text": "mail a@b.co now"}, {"id": "b", "text": "nothing here"}]
+    rows = [{"id": "a", "attributes": {"pii": {"email": [[5, 11, 0.7]]}}}, {"id": "b", "attributes": {}}]
+    write_docs(f"{tmp_path}/documents/000.jsonl.gz", docs)
+    write_docs(f"{tmp_path}/attributes/pii/000.jsonl.gz", rows)
+    rule = {"span": ".attributes?.pii?.email?", "syntax": "jq", "min_score": 0.5, "max_score": 0.9}
+    stream = {
+        "name": "s",
+        "documents": [f"{tmp_path}/documents/*.gz"],
+        "attributes": ["pii"],
+        "span_replacement": [{**rule, "replacement": "[B-EMAIL]{}[E-EMAIL]"}],
+        "output": {"path": f"{tmp_path}/out", "max_size_in_bytes": 100000},
+    }
+    (tmp_path / "mix.yaml").write_text(yaml.safe_dump({"streams": [stream], "processes": 1}))
+    assert main(["-c", str(tmp_path / "mix.yaml"), "mix"]) == 0
+    texts = [d["text"] for d in read_jsonl(f"{tmp_path}/out/s-00000.jsonl.gz")]
+    assert texts == ["mail [B-EMAIL]a@b.co[E-EMAIL] now", "nothing here"]
