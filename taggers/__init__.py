@@ -1,4 +1,17 @@
 """Built-in taggers, each written exactly as a user's plugin would be. Importing this package registers
 them; no module here loads a model or touches the disk at import time."""
 
-from taggers import c4, classifiers, code, fineweb, gopher, language, length, pii, repetition, sampling, urls  # noqa: F401
+from taggers import (  # noqa: F401
+    c4,
+    classifiers,
+    code,
+    dolma_names,
+    fineweb,
+    gopher,
+    language,
+    length,
+    pii,
+    repetition,
+    sampling,
+    urls,
+)
