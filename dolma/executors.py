@@ -111,6 +111,8 @@ class RunSummary:
     """Per task, in the order given; ``None`` for a task skipped because its outputs existed."""
     nodes: Counter[str] = field(default_factory=Counter)
     """Tasks run per node (a host name locally, a Ray node id on a cluster)."""
+    combine: Callable[[TaskResult], None] | None = None
+    """Takes each result instead of ``results`` (see :meth:`Executor.run`)."""
 
     def add(self, other: RunSummary) -> None:
         """Fold another stage's summary into this one (counters, notes, task and node counts, time)."""
@@ -203,12 +205,22 @@ class Executor:
         """Bytes one task may hold (the ``task_memory_mb`` setting)."""
         return self.execution.task_memory
 
-    def run(self, tasks: Sequence[Task], desc: str, overwrite: bool | None = None) -> RunSummary:
+    def run(
+        self,
+        tasks: Sequence[Task],
+        desc: str,
+        overwrite: bool | None = None,
+        combine: Callable[[TaskResult], None] | None = None,
+    ) -> RunSummary:
         """Run the tasks not yet done; on the first failure, start no more, let running ones finish, and
-        raise. Shards completed before a failure stay valid, so a rerun resumes where this one stopped."""
+        raise. Shards completed before a failure stay valid, so a rerun resumes where this one stopped.
+
+        With ``combine``, each result is handed to it as it arrives and not kept (``results`` stays all
+        None): a reduction over many tasks (histograms, say) then holds one running total, not one payload
+        per task. ``combine`` must not depend on arrival order (a sum does not)."""
         redo = self.execution.overwrite if overwrite is None else overwrite
         todo = pending(tasks, redo)
-        summary = RunSummary(tasks_skipped=len(tasks) - len(todo), results=[None] * len(tasks))
+        summary = RunSummary(tasks_skipped=len(tasks) - len(todo), results=[None] * len(tasks), combine=combine)
         show = self.execution.progress
         bar = _Progress(desc, len(todo), sys.stderr.isatty() if show is None else show)
         started = time.monotonic()
@@ -237,7 +249,10 @@ def make_executor(execution: Execution) -> Executor:
 
 
 def _collect(summary: RunSummary, index: int, result: TaskResult, node: str) -> None:
-    summary.results[index] = result
+    if summary.combine is not None:
+        summary.combine(result)
+    else:
+        summary.results[index] = result
     summary.tasks_run += 1
     summary.counters.update(result.counters)
     summary.notes.extend(result.notes)

@@ -32,7 +32,15 @@ from mixers.config import MixConfig
 from mixers.filters import DOLMA_1_2
 from mixers.mixing import FileTask
 from mixers.plan import StreamPlan, build, config_hash, mix_identity
-from mixers.sampling import HASH_BINS, Sampler, sampler_for_target, top_threshold
+from mixers.sampling import (
+    HASH_BINS,
+    RADIX_BITS,
+    Sampler,
+    digit_histogram,
+    order_keys,
+    sampler_for_target,
+    top_threshold,
+)
 
 
 @dataclass
@@ -164,34 +172,78 @@ def _file_tasks(run: MixRun, plans: list[StreamPlan], mode: str) -> list[FileTas
 
 
 def _scan(run: MixRun, executor: Executor, summary: RunSummary) -> None:
-    """First pass for streams with a target or a top fraction: compute their sampler and threshold."""
+    """First pass for streams with a target or a top fraction: compute their sampler and threshold. The scan
+    records stay in the work directory; the driver only adds up histograms that tasks make from them."""
     scanned = [plan for plan in run.plans if plan.needs_scan]
     if not scanned:
         return
     tasks = _file_tasks(run, scanned, "scan")
     summary.add(executor.run(tasks, desc="mix: scan"))
-    by_stream: dict[int, list[dict[str, np.ndarray]]] = {}
-    for task, plan in zip(tasks, [p for p in scanned for _ in p.inputs], strict=True):
-        with np.load(pyio.BytesIO(io.read_bytes(task.record_path))) as data:
-            by_stream.setdefault(plan.index, []).append({name: data[name] for name in data.files})
     for plan in scanned:
-        arrays = by_stream.get(plan.index, [])
+        records = [task.record_path for task in tasks if task.stream is plan.spec]
         cfg = plan.config
-        hist_docs = sum((a["hist_docs"] for a in arrays), np.zeros(HASH_BINS, dtype=np.int64))
-        hist_tokens = sum((a["hist_tokens"] for a in arrays), np.zeros(HASH_BINS, dtype=np.int64))
+        threshold = None
         if cfg.top_fraction is not None:
-            scores = np.concatenate([a["scores"] for a in arrays]) if arrays else np.zeros(0)
-            bins = np.concatenate([a["score_bins"] for a in arrays]) if arrays else np.zeros(0, dtype=np.int32)
-            tokens = np.concatenate([a["score_tokens"] for a in arrays]) if arrays else np.zeros(0, dtype=np.int64)
-            threshold = top_threshold(scores, cfg.top_fraction.fraction)
+            threshold = _top_threshold(executor, records, cfg.top_fraction.fraction)
             run.thresholds[plan.index] = threshold
-            keep = scores >= threshold
-            hist_docs = np.bincount(bins[keep], minlength=HASH_BINS)
-            hist_tokens = np.bincount(bins[keep], weights=tokens[keep], minlength=HASH_BINS)
+        totals = [np.zeros(HASH_BINS, dtype=np.int64), np.zeros(HASH_BINS, dtype=np.float64)]
+
+        def add(result: TaskResult, totals: list[np.ndarray] = totals) -> None:
+            totals[0] += result.payload[0]
+            totals[1] += result.payload[1]
+
+        hist_tasks = [ScanTask(path, threshold=threshold) for path in records]
+        executor.run(hist_tasks, desc="mix: scan histograms", combine=add)
         if cfg.target_documents is not None:
-            run.samplers[plan.index] = sampler_for_target(hist_docs, cfg.target_documents, run.config.seed)
+            run.samplers[plan.index] = sampler_for_target(totals[0], cfg.target_documents, run.config.seed)
         elif cfg.target_tokens is not None:
-            run.samplers[plan.index] = sampler_for_target(hist_tokens, cfg.target_tokens, run.config.seed)
+            run.samplers[plan.index] = sampler_for_target(totals[1], cfg.target_tokens, run.config.seed)
+
+
+def _top_threshold(executor: Executor, records: list[str], fraction: float) -> float:
+    """The stream's ``top_fraction`` score, found exactly without gathering the scores in the driver: each
+    round of the radix select is one task per scan record (see :func:`mixers.sampling.top_threshold`)."""
+
+    def histogram_of(prefix: int, known_bits: int) -> np.ndarray:
+        total = np.zeros(1 << RADIX_BITS, dtype=np.int64)
+
+        def add(result: TaskResult) -> None:
+            total.__iadd__(result.payload)
+
+        tasks = [ScanTask(path, prefix=prefix, known_bits=known_bits) for path in records]
+        executor.run(tasks, desc="mix: top fraction", combine=add)
+        return total
+
+    return top_threshold(histogram_of, fraction)
+
+
+@dataclass(frozen=True)
+class ScanTask:
+    """Reads one scan record: the histogram of the next radix digit of its scores (``threshold`` None and
+    scores wanted), or the hash-bin histograms of documents and tokens kept at ``threshold``."""
+
+    record_path: str
+    prefix: int = 0
+    known_bits: int = -1
+    threshold: float | None = None
+
+    @property
+    def label(self) -> str:
+        return self.record_path
+
+    def outputs(self) -> list[str]:
+        return []
+
+    def run(self, report: Report) -> TaskResult:
+        with np.load(pyio.BytesIO(io.read_bytes(self.record_path))) as data:
+            if self.known_bits >= 0:
+                return TaskResult(payload=digit_histogram(order_keys(data["scores"]), self.prefix, self.known_bits))
+            if self.threshold is None:
+                return TaskResult(payload=(data["hist_docs"], data["hist_tokens"]))
+            keep = data["scores"] >= self.threshold
+            bins, tokens = data["score_bins"][keep], data["score_tokens"][keep]
+            docs = np.bincount(bins, minlength=HASH_BINS)
+            return TaskResult(payload=(docs, np.bincount(bins, weights=tokens, minlength=HASH_BINS)))
 
 
 def _layout(run: MixRun, plan: StreamPlan, records: list[dict[str, Any]]) -> list[PackTask]:

@@ -5,9 +5,18 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from dolma.hashing import unit_hash
-from mixers.sampling import HASH_BINS, Sampler, hash_bin, sampler_for_target, top_threshold
+from mixers.sampling import (
+    HASH_BINS,
+    Sampler,
+    digit_histogram,
+    hash_bin,
+    order_keys,
+    sampler_for_target,
+    top_threshold,
+)
 
 IDS = [f"doc-{i}" for i in range(20_000)]
 
@@ -51,9 +60,28 @@ def test_token_target_weights_bins_by_tokens():
     assert abs(kept_tokens - 30_000) <= 7 * 10
 
 
+def select(parts, fraction):
+    """The radix select over scores split across shards, as the mix's tasks run it."""
+    return top_threshold(lambda p, k: sum(digit_histogram(order_keys(x), p, k) for x in parts), fraction)
+
+
 def test_top_threshold_keeps_the_best_fraction():
     scores = np.arange(1000, dtype=np.float64)
-    threshold = top_threshold(scores, 0.1)
+    threshold = select([scores[:300], scores[300:]], 0.1)
     assert (scores >= threshold).sum() == 100 and threshold == 900
-    assert top_threshold(scores, 1.0) == 0
-    assert top_threshold(np.zeros(0), 0.5) == math.inf
+    assert select([scores], 1.0) == 0
+    assert select([np.zeros(0)], 0.5) == math.inf
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_radix_select_equals_sorting_on_any_scores(seed):
+    """Negative, tied, huge and tiny scores split over shards: the threshold is exactly the sorted one."""
+    rng = np.random.default_rng(seed)
+    scores = np.concatenate(
+        [rng.normal(0, 1e3, 500), rng.choice([-1.5, 0.0, -0.0, 2.0, 7.25], 400), rng.random(100) * 1e-300, [np.inf]]
+    )
+    parts = np.array_split(rng.permutation(scores), 7)
+    for fraction in (0.001, 0.1, 0.37, 0.5, 0.999, 1.0):
+        keep = max(1, math.ceil(fraction * len(scores)))
+        expected = np.sort(scores)[len(scores) - keep] if keep < len(scores) else scores.min()
+        assert select(parts, fraction) == expected
