@@ -33,8 +33,8 @@ from taggers.sampling import RandomNumber
 from taggers.text import analyse
 
 _MAPPED = {
-    "bytes_length_v1": "bytes_length_v1",
-    "doc_count_v1": "doc_count_v1",
+    "bytes_length_v1": "UTF-8 byte count (stated in dolma_names)",
+    "doc_count_v1": "1 per document (stated in dolma_names)",
     "char_length_v1": "char_length",
     "char_length_strip_ws_v1": "char_length",
     "char_length_with_paragraphs_v1": "char_length",
