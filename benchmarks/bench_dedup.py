@@ -213,6 +213,8 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--only", choices=["bloom", "minhash"], default=None)
     parser.add_argument("--minhash-docs", type=int, default=20_000)
+    parser.add_argument("--baseline", help="directory holding an older dolma package: MinHash before and after")
+    parser.add_argument("--skip-peer", action="store_true", help="MinHash: do not run datatrove")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores; load: {os.getloadavg()}")
     if args.only in (None, "bloom"):
@@ -227,7 +229,7 @@ def main() -> None:
     if args.only in (None, "minhash"):
         from minhash_quality import bench_against_datatrove  # noqa: PLC0415 - sibling script
 
-        bench_against_datatrove(args.minhash_docs, args.runs, args.processes)
+        bench_against_datatrove(args.minhash_docs, args.runs, args.processes, args.baseline, not args.skip_peer)
     print(f"load after: {os.getloadavg()}")
 
 

@@ -24,11 +24,13 @@ import gzip
 import json
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import time
+import zlib
 from collections import defaultdict
 from pathlib import Path
 
@@ -89,8 +91,9 @@ def make_corpus(root: Path, n_docs: int, shards: int = 8, seed: int = 0) -> list
 # ------------------------------------------------------------------------------------------- the tools
 
 
-def run_ours(root: Path, processes: int, extra: dict) -> tuple[float, float, dict[str, int]]:
-    """Wall, CPU, and cluster id per document id (singletons absent)."""
+def run_ours(root: Path, processes: int, extra: dict, code: str | None = None) -> tuple[float, float, dict[str, int]]:
+    """Wall, CPU, and cluster id per document id (singletons absent); ``code``: run the ``dolma`` package
+    found in that directory instead of this checkout (for a before/after comparison)."""
     shutil.rmtree(root / "attributes", ignore_errors=True)
     shutil.rmtree(root / "work", ignore_errors=True)
     cfg = {
@@ -101,7 +104,8 @@ def run_ours(root: Path, processes: int, extra: dict) -> tuple[float, float, dic
     }
     path = root / "ours.json"
     path.write_text(json.dumps(cfg))
-    wall, cpu = timed([OUR_DOLMA, "dedupe", "-c", str(path)])
+    env = {**os.environ, "PYTHONPATH": code} if code else None
+    wall, cpu = timed([OUR_DOLMA, "dedupe", "-c", str(path)], env)
     clusters = {}
     for attr in sorted((root / "attributes" / "near").glob("*.jsonl.gz")):
         with gzip.open(attr, "rt") as fh:
@@ -193,12 +197,12 @@ def run_datatrove(root: Path, processes: int, bands: int, rows: int) -> tuple[fl
     return wall, cpu, clusters
 
 
-def timed(cmd: list[str]) -> tuple[float, float]:
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
     import resource
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -275,6 +279,287 @@ def plot(pairs: list[dict], curves: dict[str, tuple[dict[str, int], int, int]]) 
     print(f"wrote {PNG}")
 
 
+# ------------------------------------------------------------------------------ real text, numeric tables
+
+TRUTH_WORDS = re.compile(r"[^\W_]+")
+"""The truth is defined on the text as written: lowercase words, punctuation separating them, digits kept
+(tables of different numbers are different tables)."""
+MAX_PAIRS_PER_CLUSTER = 2_000
+"""Pairs scored per cluster; a larger cluster (unverified candidates chain hundreds of templated manual pages
+together) is scored on a uniform sample of its pairs, each weighted to stand for its share."""
+BUCKETS = (0.0, 0.3, 0.5, 0.6, 0.65, 0.75, 0.85, 0.95, 1.000001)
+QUALITY_CONFIGS = {
+    "before (digits folded)": {"fold_digits": True, "verify": "estimated"},
+    "default (digits kept)": {},
+    "digits folded, verify exact": {"fold_digits": True, "verify": "exact"},
+    "default, verify exact": {"verify": "exact"},
+    "default, verify none": {"verify": "none"},
+}
+"""``before``: the settings of the toolkit before normalisation became configurable (digits folded to 0 for the
+signature and for verification alike)."""
+
+
+def truth_shingles(text: str) -> set[tuple[str, ...]]:
+    return shingles(TRUTH_WORDS.findall(text.lower()))
+
+
+def truth_jaccard(a: str, b: str) -> float:
+    sa, sb = truth_shingles(a), truth_shingles(b)
+    return len(sa & sb) / len(sa | sb) if sa | sb else 0.0
+
+
+def _man_page_text(raw: str) -> str:
+    """A troff page as plain words: request lines dropped, font and character escapes removed."""
+    lines = [line for line in raw.splitlines() if not line.startswith((".", "'"))]
+    return re.sub(r"\\(f[BIRP]|f\(..|\(..|\*.|[-e&|^])", " ", "\n".join(lines))
+
+
+def real_texts(rng: random.Random, count: int, words: tuple[int, int] = (80, 500)) -> list[str]:
+    """Passages of real text on this machine: Python's standard library (code and docstrings), manual pages,
+    and READMEs and text files under /usr/share/doc; each cut into passages of ``words`` words, exact repeats
+    dropped."""
+    import sysconfig
+
+    sources = sorted(Path(sysconfig.get_paths()["stdlib"]).glob("**/*.py"))
+    sources += sorted(Path("/usr/share/man").glob("man[1-8]/*.gz"))
+    sources += sorted(
+        p for p in Path("/usr/share/doc").glob("*/*") if p.suffix in (".txt", ".md") or "README" in p.name
+    )
+    rng.shuffle(sources)
+    seen: set[int] = set()
+    out: list[str] = []
+    for path in sources:
+        try:
+            raw = (
+                gzip.open(path, "rt", errors="replace").read()
+                if path.suffix == ".gz"
+                else path.read_text(errors="replace")
+            )
+        except (OSError, EOFError):
+            continue
+        text = _man_page_text(raw) if "/man/" in str(path) else raw
+        tokens = text.split()
+        start = 0
+        while start + words[0] <= len(tokens) and len(out) < count:
+            size = rng.randint(*words)
+            passage = " ".join(tokens[start : start + size])
+            start += size
+            key = zlib.crc32(" ".join(TRUTH_WORDS.findall(passage.lower())).encode())
+            if key not in seen:
+                seen.add(key)
+                out.append(passage)
+        if len(out) >= count:
+            break
+    return out
+
+
+def edit_text(text: str, fraction: float, vocab: list[str], rng: random.Random) -> str:
+    """Replace, delete or insert ``fraction`` of the words (a third each)."""
+    tokens = text.split()
+    for _ in range(max(1, round(fraction * len(tokens)))):
+        i = rng.randrange(len(tokens))
+        kind = rng.random()
+        if kind < 1 / 3:
+            tokens[i] = rng.choice(vocab)
+        elif kind < 2 / 3 and len(tokens) > 10:
+            del tokens[i]
+        else:
+            tokens.insert(i, rng.choice(vocab))
+    return " ".join(tokens)
+
+
+def numeric_table(labels: list[str], columns: int, rng: random.Random) -> list[list[str]]:
+    return [[label] + [f"{rng.uniform(0, 10_000):,.2f}" for _ in range(columns)] for label in labels]
+
+
+def render_table(title: str, rows: list[list[str]]) -> str:
+    return title + "\n" + "\n".join(" | ".join(row) for row in rows)
+
+
+def make_real_corpus(root: Path, n_docs: int, seed: int = 0, shards: int = 8) -> list[dict]:
+    """Real passages; a quarter of them get one planted near-copy (1-20% of words edited); plus families of
+    numeric tables: tables of the same layout (title, row labels) and different numbers, each family with one
+    planted near-copy (a few cells changed). Returns the planted pairs with their true Jaccard."""
+    rng = random.Random(seed)
+    n_tables = n_docs // 10
+    n_copies = n_docs // 5
+    bases = real_texts(rng, n_docs - n_tables - n_copies)
+    vocab = sorted({w for text in bases[:500] for w in text.split()})
+    docs = [(f"r{i}", text) for i, text in enumerate(bases)]
+    pairs = []
+    levels = REQUIRED_LEVELS + CURVE_LEVELS
+    for i, source in enumerate(rng.sample(range(len(bases)), n_copies)):
+        copy = edit_text(bases[source], levels[i % len(levels)], vocab, rng)
+        docs.append((f"rc{i}", copy))
+        pairs.append({"a": f"r{source}", "b": f"rc{i}", "kind": "text", "jaccard": truth_jaccard(bases[source], copy)})
+    family_size = 5
+    for f in range(n_tables // (family_size + 1)):
+        title = " ".join(rng.sample(vocab, 8))
+        labels = rng.sample(vocab, rng.randint(10, 30))
+        columns = rng.randint(3, 6)
+        tables = [numeric_table(labels, columns, rng) for _ in range(family_size)]
+        for t, rows in enumerate(tables):
+            docs.append((f"t{f}-{t}", render_table(title, rows)))
+        near = [list(row) for row in tables[0]]
+        for _ in range(max(1, len(near) * columns // 50)):
+            near[rng.randrange(len(near))][rng.randint(1, columns)] = f"{rng.uniform(0, 10_000):,.2f}"
+        docs.append((f"t{f}-near", render_table(title, near)))
+        first, near_text = render_table(title, tables[0]), render_table(title, near)
+        pairs.append({"a": f"t{f}-0", "b": f"t{f}-near", "kind": "table", "jaccard": truth_jaccard(first, near_text)})
+    rng.shuffle(docs)
+    (root / "documents").mkdir(parents=True, exist_ok=True)
+    per_shard = -(-len(docs) // shards)
+    texts = {}
+    for s in range(shards):
+        with gzip.open(root / "documents" / f"{s:04d}.jsonl.gz", "wt", compresslevel=1) as out:
+            for doc_id, text in docs[s * per_shard : (s + 1) * per_shard]:
+                out.write(json.dumps({"id": doc_id, "text": text}) + "\n")
+                texts[doc_id] = text
+    (root / "texts.json").write_text(json.dumps(texts))
+    (root / "pairs.json").write_text(json.dumps(pairs))
+    return pairs
+
+
+def score_by_bucket(pairs: list[dict], clusters: dict[str, int], texts: dict[str, str]) -> dict[str, object]:
+    """Precision over every pair the tool put in one cluster (its true Jaccard computed from the texts, so
+    near-duplicates the real text already held count as found, not as errors), recall over the planted pairs;
+    pairs within 0.05 of the threshold are left out of both. Also per bucket of true Jaccard: planted pairs and
+    the fraction found, and found pairs."""
+    members: dict[int, list[str]] = defaultdict(list)
+    for doc, cluster in clusters.items():
+        members[cluster].append(doc)
+    truth = {tuple(sorted((p["a"], p["b"]))): p["jaccard"] for p in pairs}
+    rng = random.Random(0)
+    weighted: list[tuple[float, float, tuple[str, str]]] = []  # (weight, true Jaccard, pair)
+    total_found = 0
+    for docs in members.values():
+        docs = sorted(docs)
+        count = len(docs) * (len(docs) - 1) // 2
+        total_found += count
+        if count <= MAX_PAIRS_PER_CLUSTER:
+            chosen = [(a, b) for i, a in enumerate(docs) for b in docs[i + 1 :]]
+        else:  # a giant cluster: a uniform sample of its pairs, each standing for count / sample pairs
+            chosen = [tuple(sorted(rng.sample(docs, 2))) for _ in range(MAX_PAIRS_PER_CLUSTER)]
+        weight = count / len(chosen)
+        for key in chosen:
+            j = truth[key] if key in truth else truth_jaccard(texts[key[0]], texts[key[1]])
+            weighted.append((weight, j, key))
+    low, high = THRESHOLD - 0.05, THRESHOLD + 0.05
+    counted = sum(w for w, j, _ in weighted if not low <= j < high)
+    right = sum(w for w, j, _ in weighted if j >= high)
+    wrong = [(w, key) for w, j, key in weighted if j < low]
+    precision = right / counted if counted else 1.0
+    cluster_of = clusters.get
+    positives = [p for p in pairs if p["jaccard"] >= high]
+    hit = [cluster_of(p["a"], -1) == cluster_of(p["b"], -2) for p in positives]
+    recall = sum(hit) / len(positives) if positives else 1.0
+    buckets = {}
+    for lo, hi in zip(BUCKETS[:-1], BUCKETS[1:], strict=True):
+        planted = [p for p in pairs if lo <= p["jaccard"] < hi]
+        planted_found = sum(cluster_of(p["a"], -1) == cluster_of(p["b"], -2) for p in planted)
+        buckets[f"{lo:.2f}-{min(hi, 1):.2f}"] = {
+            "planted": len(planted),
+            "planted_found": planted_found,
+            "found_pairs": round(sum(w for w, j, _ in weighted if lo <= j < hi)),
+        }
+    tables = [p for p in pairs if p["kind"] == "table" and p["jaccard"] >= high]
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+        "found_pairs": total_found,
+        "false_pairs": round(sum(w for w, _ in wrong)),
+        "false_table_pairs": round(sum(w for w, k in wrong if k[0].startswith("t") and k[1].startswith("t"))),
+        "table_recall": sum(cluster_of(p["a"], -1) == cluster_of(p["b"], -2) for p in tables) / max(len(tables), 1),
+        "buckets": buckets,
+    }
+
+
+def minhash_quality(n_docs: int = 10_000, processes: int = 2, configs: dict[str, dict] | None = None) -> dict:
+    """MinHash precision and recall, overall and by bucket of true Jaccard, on real text from this machine with
+    planted near-duplicates and families of numeric tables, for each of ``configs`` (default: the settings
+    before normalisation became configurable, and today's defaults with each verification)."""
+    root = WORK / f"real-{n_docs}"
+    if not (root / "pairs.json").exists():
+        shutil.rmtree(root, ignore_errors=True)
+        make_real_corpus(root, n_docs)
+    pairs = json.loads((root / "pairs.json").read_text())
+    texts = json.loads((root / "texts.json").read_text())
+    results: dict[str, object] = {"documents": len(texts), "planted_pairs": len(pairs)}
+    for name, extra in (configs or QUALITY_CONFIGS).items():
+        wall, cpu, clusters = run_ours(root, processes, extra)
+        results[name] = {"settings": extra, "wall": wall, "cpu": cpu, **score_by_bucket(pairs, clusters, texts)}
+    return results
+
+
+def print_quality(results: dict) -> None:
+    documents, planted = results["documents"], results["planted_pairs"]
+    print(f"\n== MinHash quality on real text: {documents:,} documents, {planted:,} planted pairs ==")
+    print(f"{'settings':<30}{'prec':>7}{'recall':>8}{'F1':>7}{'false pairs':>13}{'of tables':>11}{'table recall':>14}")
+    for name, r in results.items():
+        if isinstance(r, dict):
+            print(
+                f"{name:<30}{r['precision']:>7.4f}{r['recall']:>8.4f}{r['f1']:>7.4f}{r['false_pairs']:>13,}"
+                f"{r['false_table_pairs']:>11,}{r['table_recall']:>14.3f}"
+            )
+    print("by true Jaccard (planted found / planted; found pairs):")
+    names = [n for n, r in results.items() if isinstance(r, dict)]
+    print(f"{'bucket':<12}" + "".join(f"{n[:26]:>28}" for n in names))
+    for bucket in next(r for r in results.values() if isinstance(r, dict))["buckets"]:
+        cells = []
+        for n in names:
+            b = results[n]["buckets"][bucket]
+            cells.append(f"{b['planted_found']}/{b['planted']}; {b['found_pairs']}")
+        print(f"{bucket:<12}" + "".join(f"{c:>28}" for c in cells))
+
+
+# ---------------------------------------------------------------------------------- memory of a band task
+
+BAND_TASK_SCRIPT = """
+import json, resource, sys
+import numpy as np
+from dolma.dedup.bands import BandTask
+from dolma.dedup.stage_files import num_rows
+paths, ranges, out = json.loads(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+offsets = [0]
+for p in paths:
+    offsets.append(offsets[-1] + num_rows(p))
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+task = BandTask(tuple(range(32)), 0, ranges, tuple(paths), tuple(offsets), out, "none", 0.7, 256, 1 << 30)
+task.run(lambda d, b: None)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"documents": offsets[-1], "before_kb": before, "peak_kb": after}))
+"""
+
+
+def band_task_memory(n_docs: int, ranges: tuple[int, ...] = (1, 4)) -> list[dict]:
+    """Peak RSS of one band task holding all 32 bands, over the signature files of the planted corpus, for
+    each number of hash ranges: checks the 48 bytes per (document, band) entry that task sizing assumes."""
+    root, _ = ensure_corpus(n_docs)
+    run_ours(root, 2, {"verify": "none"})
+    paths = sorted(str(p) for p in (root / "work").glob("minhash-near/*/signatures/*.parquet"))
+    out = []
+    for r in ranges:
+        target = root / f"edges-{r}.parquet"
+        target.unlink(missing_ok=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", BAND_TASK_SCRIPT, json.dumps(paths), str(r), str(target)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        row = json.loads(proc.stdout)
+        held = (row["peak_kb"] - row["before_kb"]) * 1024
+        entries = row["documents"] * 32 / r
+        row.update(ranges=r, entries=entries, bytes_per_entry=held / entries)
+        print(
+            f"band task, 32 bands, {r} hash range(s): {row['documents']:,} documents, {entries:,.0f} entries, "
+            f"peak RSS +{held / 1e6:,.1f} MB over the imports ({held / entries:.1f} bytes per entry; sizing assumes 48)"
+        )
+        out.append(row)
+    return out
+
+
 # -------------------------------------------------------------------------------------------------- run
 
 
@@ -292,29 +577,38 @@ def our_bands(extra: dict) -> tuple[int, int]:
     return choose_bands(MinhashConfig(threshold=THRESHOLD, ngram_length=NGRAM, **extra))
 
 
-def bench_against_datatrove(n_docs: int, runs: int, processes: int) -> dict[str, object]:
+def bench_against_datatrove(
+    n_docs: int, runs: int, processes: int, baseline: str | None = None, peer: bool = True
+) -> dict[str, object]:
+    """Ours (with each verification) against datatrove, and, with ``baseline`` (a directory holding an older
+    ``dolma`` package), that older code on the same corpus in the same rounds."""
     root, pairs = ensure_corpus(n_docs)
-    variants = {
+    variants: dict[str, dict] = {
         "ours": {},
         "ours, verify exact": {"verify": "exact"},
         "ours, no verification": {"verify": "none"},
     }
+    code = {name: None for name in variants}
+    if baseline:
+        variants.update({"before": {}, "before, verify exact": {"verify": "exact"}})
+        code.update({"before": baseline, "before, verify exact": baseline})
     dt_bands, dt_rows = 14, 8  # datatrove's default MinhashConfig (threshold ~0.72)
     timings: dict[str, list[tuple[float, float]]] = defaultdict(list)
     clusters: dict[str, dict[str, int]] = {}
     for _ in range(runs):
         for name, extra in variants.items():
-            wall, cpu, found = run_ours(root, processes, extra)
+            wall, cpu, found = run_ours(root, processes, extra, code[name])
             timings[name].append((wall, cpu))
             clusters[name] = found
-        wall, cpu, found = run_datatrove(root, processes, dt_bands, dt_rows)
-        timings["datatrove"].append((wall, cpu))
-        clusters["datatrove"] = found
+        if peer:
+            wall, cpu, found = run_datatrove(root, processes, dt_bands, dt_rows)
+            timings["datatrove"].append((wall, cpu))
+            clusters["datatrove"] = found
     mb = sum(os.path.getsize(p) for p in (root / "documents").glob("*.gz")) / 1e6
     print(f"\n== MinHash end to end: {n_docs:,} documents ({mb:.1f} MB gzipped), {processes} processes ==")
     print(f"{'tool':<24}{'wall s':>8}{'CPU s':>8}{'docs/s':>9}{'prec':>7}{'recall':>8}{'F1':>7}   levels 1/3/5/10/20%")
     results: dict[str, object] = {}
-    for name in (*variants, "datatrove"):
+    for name in [*variants, "datatrove"] if peer else variants:
         wall = statistics.median(w for w, _ in timings[name])
         cpu = statistics.median(c for _, c in timings[name])
         quality = score(pairs, clusters[name])
@@ -327,16 +621,26 @@ def bench_against_datatrove(n_docs: int, runs: int, processes: int) -> dict[str,
         results[name] = {"wall": wall, "cpu": cpu, "docs_per_s": n_docs / wall, **quality}
     mean_j = per_level(pairs, clusters["ours"])
     print("mean true Jaccard per level: " + ", ".join(f"{lv:.0%}: {mean_j[lv][0]:.3f}" for lv in REQUIRED_LEVELS))
+    if baseline:
+        for name in ("ours", "ours, verify exact"):
+            before = "before" + name[4:]
+            wall = statistics.median(w for w, _ in timings[before]) / statistics.median(w for w, _ in timings[name])
+            cpu = statistics.median(c for _, c in timings[before]) / statistics.median(c for _, c in timings[name])
+            print(f"{name} vs {before}: {wall:.2f}x wall speed, {cpu:.2f}x less CPU (> 1: faster now)")
+            paired = [tb[0] / tn[0] for tb, tn in zip(timings[before], timings[name], strict=True)]
+            print(f"  per round (same round, back to back): {', '.join(f'{x:.2f}x' for x in paired)}")
+            results[f"{name} vs before"] = {"wall": wall, "cpu": cpu, "rounds": paired}
+    if not peer:
+        return results
     ratio = statistics.median(w for w, _ in timings["datatrove"]) / statistics.median(w for w, _ in timings["ours"])
     print(f"speed ratio (ours docs/s / datatrove docs/s): {ratio:.2f}x")
     results["ratio"] = ratio
     b, r = our_bands({})
-    bn, rn = our_bands({})
     plot(
         pairs,
         {
             "ours (verified)": (clusters["ours"], b, r),
-            "ours, no verification": (clusters["ours, no verification"], bn, rn),
+            "ours, no verification": (clusters["ours, no verification"], b, r),
             "datatrove 0.10": (clusters["datatrove"], dt_bands, dt_rows),
         },
     )
@@ -348,9 +652,19 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--real", type=int, default=0, help="documents of the real-text quality set (0: skip)")
+    parser.add_argument("--only-real", action="store_true", help="skip the speed comparison")
+    parser.add_argument("--baseline", help="directory holding an older dolma package to run beside this one")
+    parser.add_argument("--skip-peer", action="store_true", help="do not run datatrove")
+    parser.add_argument("--band-memory", action="store_true", help="peak RSS of one band task, 1 and 4 ranges")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores; load: {os.getloadavg()}")
-    bench_against_datatrove(args.docs, args.runs, args.processes)
+    if not args.only_real:
+        bench_against_datatrove(args.docs, args.runs, args.processes, args.baseline, not args.skip_peer)
+    if args.band_memory:
+        band_task_memory(args.docs)
+    if args.real:
+        print_quality(minhash_quality(args.real, args.processes))
     print(f"load after: {os.getloadavg()}")
 
 

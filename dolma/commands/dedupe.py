@@ -11,7 +11,7 @@ from msgspec import Meta
 from dolma import io, layout
 from dolma.config import Strict
 from dolma.dedup.exact import ExactOutcome, ExactRun, KeySpec, check_key_selects, compile_path, run_exact
-from dolma.dedup.minhash import MinhashConfig, MinhashOutcome, plan_minhash, run_minhash
+from dolma.dedup.minhash import MinhashConfig, plan_minhash, run_minhash
 from dolma.errors import ConfigError
 from dolma.execution import RunConfig
 from dolma.executors import make_executor
@@ -203,21 +203,6 @@ def _exact_outcome(outcome: ExactOutcome, seconds: float) -> Outcome:
     )
 
 
-def _minhash_outcome(outcome: MinhashOutcome) -> Outcome:
-    return Outcome(
-        title="dolma dedupe (minhash)",
-        headline=f"{outcome.documents:,} documents, {outcome.clusters:,} clusters, {outcome.duplicates:,} duplicates",
-        counters={
-            "documents": outcome.documents,
-            "clusters": outcome.clusters,
-            "duplicates": outcome.duplicates,
-            "candidate_pairs": outcome.candidate_pairs,
-            "verified_pairs": outcome.verified_pairs,
-        },
-        seconds=sum(outcome.stage_seconds.values()),
-    )
-
-
 def main(config: Config) -> int:
     import time
 
@@ -235,10 +220,7 @@ def main(config: Config) -> int:
             return 0
         execution = config.execution()
         executor = make_executor(execution)
-        text = execution.log_format == "text" and not execution.quiet
-        moutcome = run_minhash(mrun, executor, quiet=not text)
-        if not text:
-            print_outcome(_minhash_outcome(moutcome), executor)
+        print_outcome(run_minhash(mrun, executor), executor)
         return 0
     run = plan_exact(config)
     if config.dryrun:

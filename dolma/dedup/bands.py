@@ -1,103 +1,128 @@
 """Stage 2 of MinHash: documents sharing a band hash become candidate edges, verified by their Jaccard
-similarity."""
+similarity.
+
+The work is split by band and by band-hash range: the task for bands ``B`` and range ``r`` of ``R`` keeps only
+the documents whose band hash falls in that range, so it holds ``documents x |B| / R`` hashes, whatever the
+corpus size, and the number of tasks follows the cluster. Two documents sharing a band hash share its range, so
+every bucket is seen whole by exactly one task, and the edges are those of a single pass over all documents.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from dolma.dedup.signatures import FORMAT, jaccard_estimate, jaccard_exact
-from dolma.dedup.stage_files import band_column, pyarrow_modules, read_table, write_table
+from dolma.dedup.clusters import edge_columns
+from dolma.dedup.signatures import FORMAT, jaccard_estimate, jaccard_exact_pairs
+from dolma.dedup.stage_files import band_column, gather_rows, read_table, write_sorted
 from dolma.executors import Report, TaskResult
+
+BYTES_PER_ENTRY = 48
+"""Memory of one (document, band) entry in a band task: its hash and global row (16 bytes) kept for every band
+of the task, plus the sort of the band being bucketed (argsort, sorted copy, group starts) and its edges."""
+EXACT_SET_BYTES = 2_000 * 24
+"""Verification memory assumed per document with ``verify: exact``: a set of 2,000 shingle hashes (a document
+of about 2,000 words), gathered (4 bytes) and sorted with its pair's tag (8 bytes, twice for the sort)."""
+
+
+def hash_range_of(values: np.ndarray, ranges: int) -> np.ndarray:
+    """Which of ``ranges`` equal slices of the 64-bit hash space each value falls in (by its top 32 bits)."""
+    return (((values >> np.uint64(32)) * np.uint64(ranges)) >> np.uint64(32)).astype(np.int64)
 
 
 @dataclass(frozen=True)
 class BandTask:
-    """Stage 2: a group of bands over every signature file in, candidate edges out (Parquet of
-    ``(shard, line, id)`` pairs, the second member after the first in input order)."""
+    """Bands ``bands``, hash range ``hash_range`` of ``hash_ranges``, over every signature file in; verified
+    candidate edges out, as global input rows ``(a, b)`` with ``a`` before ``b``, stored in both directions and
+    sorted for the component stage (see :func:`dolma.dedup.clusters.edge_columns`)."""
 
-    index: int
     bands: tuple[int, ...]
+    hash_range: int
+    hash_ranges: int
     signature_paths: tuple[str, ...]
+    offsets: tuple[int, ...]
+    """Global row of each signature file's first document, and the total at the end."""
     edge_path: str
     verify: str
     verify_threshold: float
+    num_perm: int
+    memory_bytes: int
 
     @property
     def label(self) -> str:
-        return f"bands {self.bands[0]}-{self.bands[-1]}"
+        return f"bands {self.bands[0]}-{self.bands[-1]}, hash range {self.hash_range + 1}/{self.hash_ranges}"
 
     def outputs(self) -> list[str]:
         return [self.edge_path]
 
     def run(self, report: Report) -> TaskResult:
-        columns = [band_column(b) for b in self.bands]
-        tables = [read_table(p, columns) for p in self.signature_paths]
-        sizes = np.array([t.num_rows for t in tables], dtype=np.int64)
-        firsts: list[np.ndarray] = []
-        seconds: list[np.ndarray] = []
-        for name in columns:
-            values = np.concatenate([t.column(name).to_numpy() for t in tables]) if tables else np.zeros(0, np.uint64)
-            a, b = bucket_edges(values)
-            firsts.append(a)
-            seconds.append(b)
-        del tables
-        a = np.concatenate(firsts) if firsts else np.zeros(0, np.int64)
-        b = np.concatenate(seconds) if seconds else np.zeros(0, np.int64)
-        if len(a):
-            pairs = np.unique(np.stack([a, b], axis=1), axis=0)
-            a, b = pairs[:, 0], pairs[:, 1]
+        a, b = self._candidates(report)
         candidates = len(a)
         if self.verify != "none" and len(a):
-            keep = self._verify(a, b, sizes)
+            keep = self._verify(a, b)
             a, b = a[keep], b[keep]
-        self._write(a, b, sizes)
-        report(0, 0)
-        return TaskResult(counters={"candidate_pairs": candidates, "verified_pairs": len(a)})
+        counters = {"candidate_pairs": candidates, "verified_pairs": len(a)}
+        meta = {"format": FORMAT, "bands": list(self.bands), "hash_range": self.hash_range, "counters": counters}
+        write_sorted(self.edge_path, "key", edge_columns(a, b), meta)
+        return TaskResult(counters=counters)
 
-    def _rows(self, nodes: np.ndarray, sizes: np.ndarray, column: str) -> list[Any]:
-        """``column`` values for global row numbers ``nodes``, reading only the files that hold them."""
-        offsets = np.cumsum(sizes) - sizes
-        file_of = np.searchsorted(offsets, nodes, side="right") - 1
-        out: list[Any] = [None] * len(nodes)
-        for f in np.unique(file_of).tolist():
-            mask = np.flatnonzero(file_of == f)
-            table = read_table(self.signature_paths[f], [column])
-            taken = table.column(column).take(nodes[mask] - offsets[f])
-            for pos, value in zip(mask.tolist(), taken.to_pylist(), strict=True):
-                out[pos] = value
-        return out
+    def _candidates(self, report: Report) -> tuple[np.ndarray, np.ndarray]:
+        """Unique pairs joining each document to the first (in input order) sharing one of its band hashes.
+        Every signature file is read once, with only this task's band columns and the empty flags."""
+        columns = [band_column(band) for band in self.bands]
+        values: list[list[np.ndarray]] = [[] for _ in columns]
+        rows: list[list[np.ndarray]] = [[] for _ in columns]
+        for path, base in zip(self.signature_paths, self.offsets, strict=False):
+            table = read_table(path, [*columns, "empty"])
+            present = ~table.column("empty").to_numpy(zero_copy_only=False)  # empty texts are near nothing
+            for j, name in enumerate(columns):
+                column = table.column(name).to_numpy()
+                keep = (
+                    present
+                    if self.hash_ranges == 1
+                    else present & (hash_range_of(column, self.hash_ranges) == self.hash_range)
+                )
+                values[j].append(column[keep])
+                rows[j].append(base + np.flatnonzero(keep))
+            del table
+            report(0, 0)
+        firsts, others = [], []
+        for j in range(len(columns)):
+            band_rows = np.concatenate(rows[j]) if rows[j] else np.zeros(0, np.int64)
+            first, other = bucket_edges(np.concatenate(values[j]) if values[j] else np.zeros(0, np.uint64))
+            values[j] = rows[j] = []
+            firsts.append(band_rows[first])
+            others.append(band_rows[other])
+        a = np.concatenate(firsts) if firsts else np.zeros(0, np.int64)
+        b = np.concatenate(others) if others else np.zeros(0, np.int64)
+        if not len(a):
+            return a, b
+        pairs = np.unique(np.stack([a, b], axis=1), axis=0)
+        return pairs[:, 0], pairs[:, 1]
 
-    def _verify(self, a: np.ndarray, b: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-        """Keep pairs whose (estimated or exact) Jaccard similarity reaches the verify threshold; only the
-        documents named by candidate pairs are read."""
-        nodes, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
-        ia, ib = inverse[: len(a)], inverse[len(a) :]
-        if self.verify == "estimated":
-            sig = np.asarray(self._rows(nodes, sizes, "signature"), dtype=np.uint32)
-            return np.asarray(jaccard_estimate(sig[ia], sig[ib]) >= self.verify_threshold)
-        sets = [np.asarray(x, dtype=np.uint32) for x in self._rows(nodes, sizes, "shingles")]
-        similarity = [jaccard_exact(sets[i], sets[j]) for i, j in zip(ia.tolist(), ib.tolist(), strict=True)]
-        return np.asarray(similarity) >= self.verify_threshold
-
-    def _write(self, a: np.ndarray, b: np.ndarray, sizes: np.ndarray) -> None:
-        pa, _ = pyarrow_modules()
-        nodes = np.concatenate([a, b])
-        shards = self._rows(nodes, sizes, "shard")
-        lines = np.asarray(self._rows(nodes, sizes, "line"), dtype=np.int64)
-        ids = self._rows(nodes, sizes, "id")
-        half = len(a)
-        columns = {
-            "a_shard": pa.array(shards[:half], pa.string()),
-            "a_line": lines[:half].astype(np.int64),
-            "a_id": pa.array(ids[:half], pa.string()),
-            "b_shard": pa.array(shards[half:], pa.string()),
-            "b_line": lines[half:].astype(np.int64),
-            "b_id": pa.array(ids[half:], pa.string()),
-        }
-        write_table(self.edge_path, columns, {"format": FORMAT, "bands": list(self.bands)})
+    def _verify(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Which pairs reach the verify threshold, by estimated (signature agreement) or exact (shingle sets)
+        Jaccard similarity. Pairs are verified in chunks whose gathered rows fit half the task's memory; each
+        chunk reads, from the files holding its documents, only that column's row groups holding them."""
+        per_document = 3 * 4 * self.num_perm if self.verify == "estimated" else EXACT_SET_BYTES
+        chunk = max(1, self.memory_bytes // 2 // (2 * per_document))
+        column = "signature" if self.verify == "estimated" else "shingles"
+        offsets = np.asarray(self.offsets, dtype=np.int64)
+        keep = np.zeros(len(a), dtype=bool)
+        for start in range(0, len(a), chunk):
+            ca, cb = a[start : start + chunk], b[start : start + chunk]
+            nodes, inverse = np.unique(np.concatenate([ca, cb]), return_inverse=True)
+            ia, ib = inverse[: len(ca)], inverse[len(ca) :]
+            gathered = gather_rows(list(self.signature_paths), offsets, nodes, column)
+            if self.verify == "estimated":
+                sig = gathered.flatten().to_numpy().reshape(len(nodes), self.num_perm)
+                similarity = jaccard_estimate(sig[ia], sig[ib])
+            else:
+                list_offsets = gathered.offsets.to_numpy().astype(np.int64)
+                similarity = jaccard_exact_pairs(list_offsets, gathered.values.to_numpy(), ia, ib)
+            keep[start : start + len(ca)] = similarity >= self.verify_threshold
+        return keep
 
 
 def bucket_edges(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -110,3 +135,20 @@ def bucket_edges(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     group_first = order[np.flatnonzero(starts)[np.cumsum(starts) - 1]]
     member = ~starts
     return group_first[member].astype(np.int64), order[member].astype(np.int64)
+
+
+def plan_band_tasks(
+    documents: int, bands: int, workers: int, memory_bytes: int, groups: int | None = None, ranges: int | None = None
+) -> tuple[list[tuple[int, ...]], int]:
+    """``(band groups, hash ranges)``: bands are split first (each extra group adds reading, not memory per
+    document), then hash ranges until a task's entries fit ``memory_bytes``, and both until there are at least
+    ``workers`` tasks."""
+    if groups is None:
+        needed = -(-documents * bands * BYTES_PER_ENTRY // max(memory_bytes, 1))
+        groups = max(1, min(bands, max(workers, needed)))
+    groups = max(1, min(bands, groups))
+    split = [tuple(int(b) for b in group) for group in np.array_split(np.arange(bands), groups)]
+    if ranges is None:
+        widest = max(len(group) for group in split)
+        ranges = max(-(-documents * widest * BYTES_PER_ENTRY // max(memory_bytes, 1)), -(-workers // groups), 1)
+    return split, max(1, ranges)

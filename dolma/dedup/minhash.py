@@ -17,10 +17,9 @@ skipped when its outputs exist so a run restarted after any stage resumes there:
 from __future__ import annotations
 
 import json
-import sys
 import time
 from array import array
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 import msgspec
@@ -30,13 +29,14 @@ from msgspec import Meta
 
 from dolma import io, layout
 from dolma.config import Strict
-from dolma.dedup.bands import BandTask
-from dolma.dedup.clusters import component_sizes, components, keepers
-from dolma.dedup.signatures import FORMAT, Hashing, Signer
-from dolma.dedup.stage_files import band_column, pyarrow_modules, read_table, write_table
+from dolma.dedup.bands import BandTask, plan_band_tasks
+from dolma.dedup.clusters import BYTES_PER_EDGE, ClusterFileTask, KeeperTask, StarTask
+from dolma.dedup.signatures import PUNCTUATION_CHOICES, Hashing, Normalisation, Signer
+from dolma.dedup.stage_files import band_column, num_rows, pyarrow_modules, read_table, stage_counters, write_table
 from dolma.documents import BadLines, encode_line, read_attributes, read_documents
-from dolma.errors import ConfigError, InputError
+from dolma.errors import ConfigError, DolmaError, InputError
 from dolma.executors import Executor, ProgressCounter, Report, TaskResult
+from dolma.outcome import Outcome
 
 REPORT_EVERY = 2_000
 CHUNK_DOCS = 2_000
@@ -73,7 +73,27 @@ class MinhashConfig(Strict):
     keeper: Annotated[
         KeeperConfig | None, Meta(description="keep the highest-scoring member (default: first in input order)")
     ] = None
-    band_tasks: Annotated[int | None, Meta(description="band stage tasks (default: one per worker)")] = None
+    lowercase: Annotated[bool, Meta(description="fold case before shingling")] = True
+    strip_accents: Annotated[bool, Meta(description="strip accents (NFKD, combining marks dropped)")] = True
+    punctuation: Annotated[
+        str, Meta(description="split: punctuation separates words; keep: words split on whitespace only")
+    ] = "split"
+    fold_digits: Annotated[
+        bool,
+        Meta(
+            description="every digit becomes 0 for the band hashes (tables of different numbers then share buckets); "
+            "verification still compares the digits"
+        ),
+    ] = False
+    band_tasks: Annotated[
+        int | None, Meta(description="band groups (default: from the workers and task_memory_mb)")
+    ] = None
+    hash_ranges: Annotated[
+        int | None, Meta(description="band-hash ranges per band group (default: from documents and task_memory_mb)")
+    ] = None
+    edge_partitions: Annotated[
+        int | None, Meta(description="partitions of the component stage (default: from edges and task_memory_mb)")
+    ] = None
     work_dir: Annotated[str | None, Meta(description="intermediate Parquet files (default: <prefix>/work/)")] = None
 
 
@@ -125,12 +145,17 @@ class SignatureTask:
 
     def run(self, report: Report) -> TaskResult:
         signer = Signer(self.hashing)
+        checker = signer  # what verification compares: the same text, but never with digits folded
+        if self.verify != "none" and self.hashing.normalisation.fold_digits:
+            checker = Signer(
+                replace(self.hashing, normalisation=replace(self.hashing.normalisation, fold_digits=False))
+            )
         bad = BadLines() if self.skip_bad_lines else None
         ids: list[str] = []
         lines = array("q")
         lengths = array("q")
         sigs: list[np.ndarray] = []
-        sets: list[np.ndarray] = []
+        sets: list[tuple[np.ndarray, np.ndarray]] = []
         bands: list[np.ndarray] = []
         empties: list[np.ndarray] = []
         texts: list[str] = []
@@ -138,13 +163,17 @@ class SignatureTask:
         progress = ProgressCounter(report, every=REPORT_EVERY)
 
         def flush() -> None:
-            sig, empty, shingles = signer.signatures_and_shingles(texts, keep_shingles=self.verify == "exact")
+            sig, empty, shingles = signer.signatures_and_shingles(
+                texts, keep_shingles=self.verify == "exact" and checker is signer
+            )
             bands.append(signer.band_hashes(sig, empty))
             empties.append(empty)
+            if checker is not signer:
+                sig, _, shingles = checker.signatures_and_shingles(texts, keep_shingles=self.verify == "exact")
             if self.verify == "estimated":
                 sigs.append(sig)
             if shingles is not None:
-                sets.extend(shingles)
+                sets.append(shingles)
             texts.clear()
 
         for lineno, doc, size in read_documents(self.document_path, bad):
@@ -162,14 +191,10 @@ class SignatureTask:
             flush()
         progress.flush()
         columns = self._columns(ids, lines, lengths, bands, empties, sigs, sets)
-        meta = {**self.hashing.meta(), "shard": self.document_path}
+        result = TaskResult.shard(len(ids), nbytes, bad)
+        meta = {**self.hashing.meta(), "shard": self.document_path, "counters": result.counters}
         write_table(self.signature_path, columns, meta)
-        counters = {"files": 1, "documents": len(ids), "bytes": nbytes}
-        notes: list[str] = []
-        if bad is not None and bad.count:
-            counters["bad_lines"] = bad.count
-            notes = bad.examples
-        return TaskResult(counters=counters, notes=notes)
+        return result
 
     def _columns(
         self,
@@ -179,7 +204,7 @@ class SignatureTask:
         bands: list[np.ndarray],
         empties: list[np.ndarray],
         sigs: list[np.ndarray],
-        sets: list[np.ndarray],
+        sets: list[tuple[np.ndarray, np.ndarray]],
     ) -> dict[str, Any]:
         pa, _ = pyarrow_modules()
         n = len(ids)
@@ -198,9 +223,9 @@ class SignatureTask:
             flat = np.concatenate(sigs).ravel() if sigs else np.zeros(0, dtype=np.uint32)
             columns["signature"] = pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.uint32()), perm)
         if self.verify == "exact":
-            sizes = np.array([len(x) for x in sets], dtype=np.int32)
+            sizes = np.concatenate([np.diff(offsets) for offsets, _ in sets]) if sets else np.zeros(0, np.int64)
             offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32)
-            values = np.concatenate(sets) if sets else np.zeros(0, dtype=np.uint32)
+            values = np.concatenate([values for _, values in sets]) if sets else np.zeros(0, dtype=np.uint32)
             columns["shingles"] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, pa.uint32()))
         if self.keeper_path is not None:
             columns["keeper_score"] = self._keeper_scores(n)
@@ -258,6 +283,14 @@ class ClusterAttributeTask:
 
 # ------------------------------------------------------------------------------------------------ run
 
+MAX_STAR_STEPS = 200
+"""Large-star/small-star steps before giving up: O(log^2 n) is enough for any real graph (a handful of steps
+in practice); hitting this means a bug, reported rather than looped on."""
+DOCUMENTS_PER_CLUSTER_FILE_TASK = 5_000_000
+"""Documents per task writing dense cluster files (17 bytes each in memory); more tasks only add start-up."""
+MIN_EDGES_PER_PARTITION = 2_000_000
+"""Component partitions beyond those memory needs are only worth their start-up cost with this many edges."""
+
 
 @dataclass
 class MinhashRun:
@@ -278,12 +311,25 @@ class MinhashRun:
     def cluster_path(self, path: str) -> str:
         return io.join(self.work_dir, "clusters", self._stem(path) + ".parquet")
 
-    def edge_path(self, group: int) -> str:
-        return io.join(self.work_dir, "edges", f"group-{group:04d}.parquet")
+    def stage_path(self, stage: str, split: str, task: int) -> str:
+        """A file of a partitioned stage; ``split`` names how the stage was cut, so a rerun cut differently
+        (another cluster size or memory budget) never mixes its files with this one's."""
+        return io.join(self.work_dir, stage, split, f"task-{task:05d}.parquet")
 
     @property
     def verify_threshold(self) -> float:
         return self.config.verify_threshold if self.config.verify_threshold is not None else self.config.threshold
+
+
+def normalisation_of(config: MinhashConfig) -> Normalisation:
+    if config.punctuation not in PUNCTUATION_CHOICES:
+        raise ConfigError(f"minhash.punctuation: {config.punctuation!r}; use {' or '.join(PUNCTUATION_CHOICES)}")
+    return Normalisation(
+        lowercase=config.lowercase,
+        strip_accents=config.strip_accents,
+        punctuation=config.punctuation,
+        fold_digits=config.fold_digits,
+    )
 
 
 def plan_minhash(config: MinhashConfig, documents: list[str], name: str, run_config: Any) -> MinhashRun:
@@ -293,8 +339,11 @@ def plan_minhash(config: MinhashConfig, documents: list[str], name: str, run_con
         raise ConfigError("minhash.ngram_length must be >= 1 and minhash.num_perm >= 2")
     if config.verify not in ("none", "estimated", "exact"):
         raise ConfigError(f"minhash.verify: {config.verify!r}; use none, estimated or exact")
+    for key in ("band_tasks", "hash_ranges", "edge_partitions"):
+        if (getattr(config, key) or 1) < 1:
+            raise ConfigError(f"minhash.{key}: must be >= 1")
     bands, rows = choose_bands(config)
-    hashing = Hashing(config.num_perm, config.ngram_length, config.seed, bands, rows)
+    hashing = Hashing(config.num_perm, config.ngram_length, config.seed, bands, rows, normalisation_of(config))
     keeper_paths = None
     if config.keeper is not None:
         keeper_paths = [layout.attribute_path(p, config.keeper.experiment) for p in documents]
@@ -322,24 +371,16 @@ def plan_minhash(config: MinhashConfig, documents: list[str], name: str, run_con
     )
 
 
-@dataclass
-class MinhashOutcome:
-    documents: int
-    clusters: int
-    duplicates: int
-    candidate_pairs: int
-    verified_pairs: int
-    state_bytes: int
-    stage_seconds: dict[str, float]
-
-
-def run_minhash(run: MinhashRun, executor: Executor, quiet: bool = False) -> MinhashOutcome:
+def run_minhash(run: MinhashRun, executor: Executor) -> Outcome:
+    """The four stages; stage outputs are keyed by a fingerprint of the inputs, so they are never redone,
+    even with ``overwrite`` (which redoes the attribute files only)."""
     seconds: dict[str, float] = {}
     started = time.monotonic()
+    signature_paths = [run.signature_path(p) for p in run.documents]
     sig_tasks = [
         SignatureTask(
             p,
-            run.signature_path(p),
+            signature_paths[i],
             run.hashing,
             verify=run.config.verify,
             keeper_path=run.keeper_paths[i] if run.keeper_paths else None,
@@ -348,149 +389,151 @@ def run_minhash(run: MinhashRun, executor: Executor, quiet: bool = False) -> Min
         )
         for i, p in enumerate(run.documents)
     ]
-    # stage outputs are keyed by a fingerprint of the inputs: never redone, even with overwrite
     sig_summary = executor.run(sig_tasks, desc="minhash: signatures", overwrite=False)
+    sig_counts = stage_counters(sig_tasks, sig_summary)
+    # one footer read per shard: the document counts that number documents in input order
+    offsets = np.concatenate([[0], np.cumsum([num_rows(p) for p in signature_paths])]).astype(np.int64)
     seconds["signatures"] = time.monotonic() - started
 
     started = time.monotonic()
-    groups = _band_groups(run, executor.workers)
-    band_tasks = [
-        BandTask(
-            i,
-            group,
-            tuple(t.signature_path for t in sig_tasks),
-            run.edge_path(i),
-            run.config.verify,
-            run.verify_threshold,
-        )
-        for i, group in enumerate(groups)
-    ]
-    band_summary = executor.run(band_tasks, desc="minhash: bands", overwrite=False)
+    edge_paths, band_counts, band_split = _bands(run, executor, signature_paths, offsets)
     seconds["bands"] = time.monotonic() - started
 
     started = time.monotonic()
-    if all(io.exists(run.cluster_path(p)) for p in run.documents):
-        clusters, duplicates, n_docs, state = _reuse_clusters(run)
-    else:
-        clusters, duplicates, n_docs, state = _cluster(run, [t.edge_path for t in band_tasks])
+    cluster_counts, component_split = _clusters(run, executor, edge_paths, signature_paths, offsets, band_counts)
     seconds["clusters"] = time.monotonic() - started
 
     started = time.monotonic()
     attr_tasks = [
-        ClusterAttributeTask(run.signature_path(p), run.cluster_path(p), out, run.config.attribute_name)
-        for p, out in zip(run.documents, run.attribute_paths, strict=True)
+        ClusterAttributeTask(signature_paths[i], run.cluster_path(p), out, run.config.attribute_name)
+        for i, (p, out) in enumerate(zip(run.documents, run.attribute_paths, strict=True))
     ]
     attr_summary = executor.run(attr_tasks, desc="minhash: attributes")
     seconds["attributes"] = time.monotonic() - started
-    outcome = MinhashOutcome(
-        documents=n_docs,
-        clusters=clusters,
-        duplicates=duplicates,
-        candidate_pairs=int(band_summary.counters.get("candidate_pairs", 0)),
-        verified_pairs=int(band_summary.counters.get("verified_pairs", 0)),
-        state_bytes=state,
-        stage_seconds=seconds,
-    )
-    if not quiet:
-        _print(run, outcome, sig_summary, attr_summary)
-    return outcome
-
-
-def _band_groups(run: MinhashRun, workers: int) -> list[tuple[int, ...]]:
-    bands = run.hashing.bands
-    tasks = run.config.band_tasks or workers
-    tasks = max(1, min(bands, tasks))
-    return [tuple(int(b) for b in group) for group in np.array_split(np.arange(bands), tasks)]
-
-
-def _cluster(run: MinhashRun, edge_paths: list[str]) -> tuple[int, int, int, int]:
-    """Stage 3 in the driver: components and keepers over global input order; one cluster file per shard.
-    Returns ``(clusters with > 1 member, duplicates, documents, bytes of per-document state)``."""
-    pa, _ = pyarrow_modules()
-    line_tables = [read_table(run.signature_path(p), ["line"]).column("line").to_numpy() for p in run.documents]
-    sizes = np.array([len(t) for t in line_tables], dtype=np.int64)
-    offsets = np.cumsum(sizes) - sizes
-    n = int(sizes.sum())
-    shard_index = {p: i for i, p in enumerate(run.documents)}
-    a_parts: list[np.ndarray] = []
-    b_parts: list[np.ndarray] = []
-    for path in edge_paths:
-        edges = read_table(path)
-        for side, parts in (("a", a_parts), ("b", b_parts)):
-            shard = np.array([shard_index[s] for s in edges.column(f"{side}_shard").to_pylist()], dtype=np.int64)
-            line = edges.column(f"{side}_line").to_numpy()
-            parts.append(_global_rows(shard, line, line_tables, offsets))
-    a = np.concatenate(a_parts) if a_parts else np.zeros(0, np.int64)
-    b = np.concatenate(b_parts) if b_parts else np.zeros(0, np.int64)
-    labels = components(n, a, b)
-    size = component_sizes(labels)
-    scores = None
-    if run.keeper_paths is not None:
-        scores = np.concatenate(
-            [read_table(run.signature_path(p), ["keeper_score"]).column(0).to_numpy() for p in run.documents]
-        )
-    keep = keepers(labels, scores)
-    cluster_id = labels
-    if scores is not None:  # name a cluster after its keeper
-        keeper_of = np.zeros(n, dtype=np.int64)
-        keeper_of[labels[keep]] = np.flatnonzero(keep)
-        cluster_id = keeper_of[labels]
-    duplicate = ~keep
-    for i, path in enumerate(run.documents):
-        rows = slice(int(offsets[i]), int(offsets[i] + sizes[i]))
-        columns = {
-            "duplicate": duplicate[rows].astype(np.uint8),
-            "cluster_id": cluster_id[rows],
-            "cluster_size": size[rows],
-        }
-        write_table(run.cluster_path(path), columns, {"format": FORMAT, "shard": path})
-    state = labels.nbytes + size.nbytes + keep.nbytes + cluster_id.nbytes + sum(t.nbytes for t in line_tables)
-    if scores is not None:
-        state += scores.nbytes
-    return int((np.bincount(labels, minlength=n) > 1).sum()), int(duplicate.sum()), n, int(state)
-
-
-def _reuse_clusters(run: MinhashRun) -> tuple[int, int, int, int]:
-    """The cluster stage's files exist (a restarted run): read its counts back instead of redoing it."""
-    ids: list[np.ndarray] = []
-    sizes: list[np.ndarray] = []
-    duplicates = 0
-    for path in run.documents:
-        table = read_table(run.cluster_path(path))
-        ids.append(table.column("cluster_id").to_numpy())
-        sizes.append(table.column("cluster_size").to_numpy())
-        duplicates += int(table.column("duplicate").to_numpy().sum())
-    cluster_id = np.concatenate(ids) if ids else np.zeros(0, np.int64)
-    size = np.concatenate(sizes) if sizes else np.zeros(0, np.int64)
-    clusters = len(np.unique(cluster_id[size > 1]))
-    return clusters, duplicates, len(cluster_id), int(cluster_id.nbytes + size.nbytes)
-
-
-def _global_rows(shard: np.ndarray, line: np.ndarray, lines: list[np.ndarray], offsets: np.ndarray) -> np.ndarray:
-    """Global input-order row of each ``(shard, line)``."""
-    out = np.empty(len(shard), dtype=np.int64)
-    for s in np.unique(shard).tolist():
-        mask = shard == s
-        pos = np.searchsorted(lines[s], line[mask])
-        if np.any(pos >= len(lines[s])) or np.any(lines[s][np.minimum(pos, len(lines[s]) - 1)] != line[mask]):
-            raise InputError("minhash: an edge names a line missing from its signature file (stale work directory?)")
-        out[mask] = offsets[s] + pos
-    return out
-
-
-def _print(run: MinhashRun, outcome: MinhashOutcome, sig_summary: Any, attr_summary: Any) -> None:
     h = run.hashing
+    counters = {
+        "documents": int(offsets[-1]),
+        "clusters": cluster_counts["clusters"],
+        "duplicates": cluster_counts["duplicates"],
+        "candidate_pairs": band_counts["candidate_pairs"],
+        "verified_pairs": band_counts["verified_pairs"],
+    }
+    if sig_counts.get("bad_lines"):
+        counters["bad_lines"] = sig_counts["bad_lines"]
     lines = [
-        f"dolma dedupe (minhash): {outcome.documents:,} documents, {outcome.clusters:,} clusters of near-duplicates, "
-        f"{outcome.duplicates:,} duplicates marked",
-        f"  {h.num_perm} bins, {h.bands} bands x {h.rows} rows, {h.ngram_length}-word shingles, threshold "
-        f"{run.config.threshold}, verify {run.config.verify}",
-        f"  candidate pairs {outcome.candidate_pairs:,}, kept after verification {outcome.verified_pairs:,}",
-        f"  signatures: {sig_summary.tasks_run} shard(s) done, {sig_summary.tasks_skipped} skipped (exist); "
+        f"{h.num_perm} bins, {h.bands} bands x {h.rows} rows, {h.ngram_length}-word shingles, threshold "
+        f"{run.config.threshold}, verify {run.config.verify}, normalisation {h.normalisation.describe()}",
+        f"signatures: {sig_summary.tasks_run} shard(s) done, {sig_summary.tasks_skipped} reused; bands: {band_split}; "
+        f"components: {component_split}",
         f"attributes: {attr_summary.tasks_run} written, {attr_summary.tasks_skipped} skipped (exist)",
-        "  seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in outcome.stage_seconds.items()),
-        f"  driver state: {outcome.state_bytes / max(outcome.documents, 1):.0f} bytes per document",
-        f"  work directory: {run.work_dir}",
+        "seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()),
+        f"work directory: {run.work_dir}",
     ]
-    lines.extend(f"  note: {note}" for note in sig_summary.notes[:20])
-    print("\n".join(lines), file=sys.stderr)
+    return Outcome(
+        title="dolma dedupe (minhash)",
+        headline=f"{counters['documents']:,} documents, {counters['clusters']:,} clusters of near-duplicates, "
+        f"{counters['duplicates']:,} duplicates marked",
+        counters=counters,
+        lines=lines,
+        notes=list(sig_summary.notes),
+        seconds=sum(seconds.values()),
+        details={"stage_seconds": seconds},
+    )
+
+
+def _bands(
+    run: MinhashRun, executor: Executor, signature_paths: list[str], offsets: np.ndarray
+) -> tuple[list[str], dict[str, int], str]:
+    """Stage 2: band groups x hash ranges, sized from the document count, the cluster and the memory budget."""
+    groups, ranges = plan_band_tasks(
+        int(offsets[-1]),
+        run.hashing.bands,
+        executor.workers,
+        executor.task_memory,
+        groups=run.config.band_tasks,
+        ranges=run.config.hash_ranges,
+    )
+    split = f"{len(groups)}-groups-{ranges}-ranges"
+    paths, starts = tuple(signature_paths), tuple(int(x) for x in offsets)  # one copy, shared by every task
+    tasks = [
+        BandTask(
+            bands=group,
+            hash_range=r,
+            hash_ranges=ranges,
+            signature_paths=paths,
+            offsets=starts,
+            edge_path=run.stage_path("edges", split, g * ranges + r),
+            verify=run.config.verify,
+            verify_threshold=run.verify_threshold,
+            num_perm=run.hashing.num_perm,
+            memory_bytes=executor.task_memory,
+        )
+        for g, group in enumerate(groups)
+        for r in range(ranges)
+    ]
+    summary = executor.run(tasks, desc="minhash: bands", overwrite=False)
+    counts = stage_counters(tasks, summary)
+    return [t.edge_path for t in tasks], counts, f"{len(groups)} band group(s) x {ranges} hash range(s)"
+
+
+def _clusters(
+    run: MinhashRun,
+    executor: Executor,
+    edge_paths: list[str],
+    signature_paths: list[str],
+    offsets: np.ndarray,
+    band_counts: dict[str, int],
+) -> tuple[dict[str, int], str]:
+    """Stage 3: components by large-star/small-star steps over edge partitions, keepers per partition, then
+    dense cluster files per shard. The driver reads one counter per task."""
+    stored = 2 * band_counts["verified_pairs"]  # each edge is stored in both directions
+    partitions = run.config.edge_partitions or max(
+        -(-stored * BYTES_PER_EDGE // executor.task_memory),
+        min(executor.workers, -(-stored // MIN_EDGES_PER_PARTITION)),
+        1,
+    )
+    split = f"{partitions}-partitions-from-{len(edge_paths)}"
+    inputs = tuple(edge_paths)
+    step = "large"
+    for number in range(MAX_STAR_STEPS):
+        tasks = [
+            StarTask(step, inputs, k, partitions, run.stage_path("components", split, number * partitions + k))
+            for k in range(partitions)
+        ]
+        summary = executor.run(tasks, desc=f"minhash: components ({step}-star)", overwrite=False)
+        inputs = tuple(t.output for t in tasks)
+        if step == "large" and stage_counters(tasks, summary)["unsettled"] == 0:
+            break
+        step = "small" if step == "large" else "large"
+    else:
+        raise DolmaError(f"minhash: components did not settle in {MAX_STAR_STEPS} steps ({run.work_dir})")
+    paths, starts = tuple(signature_paths), tuple(int(x) for x in offsets)  # one copy, shared by every task
+    keeper_tasks = [
+        KeeperTask(
+            inputs,
+            k,
+            partitions,
+            run.stage_path("keepers", split, k),
+            paths,
+            starts,
+            by_score=run.keeper_paths is not None,
+        )
+        for k in range(partitions)
+    ]
+    executor.run(keeper_tasks, desc="minhash: keepers", overwrite=False)
+    wanted = max(partitions, -(-int(offsets[-1]) // DOCUMENTS_PER_CLUSTER_FILE_TASK))
+    groups = np.array_split(np.arange(len(run.documents)), min(len(run.documents), wanted))
+    keeper_outputs = tuple(t.output for t in keeper_tasks)
+    file_tasks = [
+        ClusterFileTask(
+            keeper_outputs,
+            tuple(run.cluster_path(run.documents[i]) for i in group),
+            tuple(int(offsets[i]) for i in [*group, group[-1] + 1]),
+            tuple(run.documents[i] for i in group),
+        )
+        for group in groups
+        if len(group)
+    ]
+    summary = executor.run(file_tasks, desc="minhash: clusters", overwrite=False)
+    steps = number + 1
+    return stage_counters(file_tasks, summary), f"{partitions} partition(s), {steps} star step(s)"

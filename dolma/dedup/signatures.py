@@ -13,6 +13,7 @@ import re
 import unicodedata
 from array import array
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,60 @@ def detection_probability(jaccard: np.ndarray | float, bands: int, rows: int) ->
     return 1.0 - (1.0 - np.asarray(jaccard, dtype=np.float64) ** rows) ** bands
 
 
+# -------------------------------------------------------------------------------------- normalisation
+
+_PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+_NON_WORD = re.compile(r"[^\w\s]|_")
+_DIGIT = re.compile(r"\d")
+PUNCTUATION_CHOICES = ("split", "keep")
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """How text is turned into words before shingling. Each choice decides which differences between two
+    texts MinHash can see: with ``fold_digits`` every digit becomes ``0``, so two tables of different
+    numbers in the same layout look identical (the default keeps digits for that reason)."""
+
+    lowercase: bool = True
+    strip_accents: bool = True
+    punctuation: str = "split"
+    """``split``: every punctuation mark (and ``_``) separates words; ``keep``: words are split on whitespace
+    only, punctuation stays part of them."""
+    fold_digits: bool = False
+
+    @cached_property
+    def _ascii_table(self) -> bytes:
+        split = self.punctuation == "split"
+        return bytes(
+            ord(" ") if split and chr(c) in _PUNCTUATION else ord("0") if self.fold_digits and chr(c).isdigit() else c
+            for c in range(256)
+        )
+
+    def __call__(self, text: str) -> bytes:
+        """The normalised text as UTF-8 bytes, ready to split on whitespace."""
+        if self.lowercase:
+            text = text.lower()
+        if not text.isascii():
+            if self.strip_accents:
+                text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+            if self.punctuation == "split":
+                text = _NON_WORD.sub(" ", text)
+            if self.fold_digits:
+                text = _DIGIT.sub("0", text)
+        return text.encode("utf-8", "surrogatepass").translate(self._ascii_table)
+
+    def describe(self) -> str:
+        return ",".join(
+            [
+                "lower" if self.lowercase else "case-kept",
+                "nfkd-strip-accents" if self.strip_accents else "accents-kept",
+                "punct->space" if self.punctuation == "split" else "punct-kept",
+                "digits->0" if self.fold_digits else "digits-kept",
+                "split",
+            ]
+        )
+
+
 @dataclass(frozen=True)
 class Hashing:
     """Everything that defines a signature; stored in every signature file."""
@@ -38,6 +93,7 @@ class Hashing:
     seed: int
     bands: int
     rows: int
+    normalisation: Normalisation = Normalisation()
 
     def meta(self) -> dict[str, Any]:
         return {
@@ -47,36 +103,16 @@ class Hashing:
             "seed": self.seed,
             "bands": self.bands,
             "rows": self.rows,
-            "normalisation": "lower,nfkd-strip-accents,punct->space,digits->0,split",
+            "normalisation": self.normalisation.describe(),
             "shingle_hash": "xxh3_64(word, seed) combined per n-gram, splitmix64",
             "signature": "one-permutation hashing, optimal densification",
         }
 
 
-# -------------------------------------------------------------------------------------- normalisation
-
-_ASCII_TABLE = bytes(
-    ord(" ") if (chr(c) in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~") else ord("0") if chr(c).isdigit() else c
-    for c in range(256)
-)
-_NON_WORD = re.compile(r"[^\w\s]|_")
-_DIGIT = re.compile(r"\d")
-
-
-def normalise(text: str) -> bytes:
-    """Lowercase, accents stripped, punctuation to space, digits to ``0``, as UTF-8 bytes ready to split."""
-    lowered = text.lower()
-    if not lowered.isascii():
-        decomposed = unicodedata.normalize("NFKD", lowered)
-        lowered = "".join(c for c in decomposed if not unicodedata.combining(c))
-        lowered = _DIGIT.sub("0", _NON_WORD.sub(" ", lowered))
-    return lowered.encode("utf-8", "surrogatepass").translate(_ASCII_TABLE)
-
-
 # ------------------------------------------------------------------------------------------ signatures
 
 
-def _splitmix(x: np.ndarray) -> np.ndarray:
+def splitmix64(x: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         z = x + _GOLDEN
         z = (z ^ (z >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
@@ -95,13 +131,14 @@ class Signer:
         # Probe sequence of optimal densification: empty bin i tries bins probes[t, i] for t = 0, 1, ...
         self.probes = rng.integers(0, hashing.num_perm, size=(8 * hashing.num_perm, hashing.num_perm))
         self._seed = hashing.seed
+        self._normalise = hashing.normalisation
         self._pad = [0] * (hashing.ngram_length - 1)
 
     def word_hashes(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Flat word hashes of all ``texts`` (each followed by ``n - 1`` zero pads) and words per text."""
         flat = array("Q")
         counts = array("q")
-        seed = self._seed
+        seed, normalise = self._seed, self._normalise
         for text in texts:
             words = normalise(text).split()
             flat.extend([xxhash.xxh3_64_intdigest(w, seed) for w in words])
@@ -122,7 +159,7 @@ class Signer:
         starts = np.cumsum(counts + n - 1) - (counts + n - 1)
         doc = np.repeat(np.arange(len(counts)), per_doc)
         offset = np.arange(len(doc)) - np.repeat(np.cumsum(per_doc) - per_doc, per_doc)
-        return _splitmix(acc[starts[doc] + offset]), doc
+        return splitmix64(acc[starts[doc] + offset]), doc
 
     def signatures(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """``(signatures (docs, num_perm) uint32, empty flags)``."""
@@ -131,9 +168,9 @@ class Signer:
 
     def signatures_and_shingles(
         self, texts: list[str], keep_shingles: bool
-    ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray] | None]:
+    ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
         """Signatures, empty flags, and (if asked) each document's sorted set of 32-bit shingle hashes, for
-        exact verification."""
+        exact verification (see :func:`shingle_sets`)."""
         perm = self.h.num_perm
         flat, counts = self.word_hashes(texts)
         hashes, doc = self.shingles(flat, counts)
@@ -161,7 +198,7 @@ class Signer:
             found = original[rows, source]
             hit = found != EMPTY
             if hit.any():
-                salt = _splitmix(np.full(int(hit.sum()), attempt + 1, dtype=np.uint64))
+                salt = splitmix64(np.full(int(hit.sum()), attempt + 1, dtype=np.uint64))
                 sig[rows[hit], cols[hit]] = (found[hit] ^ salt) & _U64(0xFFFFFFFF)
             rows, cols = rows[~hit], cols[~hit]
             attempt += 1
@@ -179,29 +216,49 @@ class Signer:
         for band in range(self.h.bands):
             acc = np.full(len(sig), self.band_seeds[band], dtype=np.uint64)
             for j in range(band * r, band * r + r):
-                acc = _splitmix(acc ^ wide[:, j])
+                acc = splitmix64(acc ^ wide[:, j])
             out[:, band] = acc
         if empty_doc.any():
             idx = np.flatnonzero(empty_doc).astype(np.uint64)
-            out[empty_doc] = _splitmix(idx[:, None] + _U64(1) + self.band_seeds[None, :] * _U64(7))
+            out[empty_doc] = splitmix64(idx[:, None] + _U64(1) + self.band_seeds[None, :] * _U64(7))
         return out
 
 
-def shingle_sets(hashes: np.ndarray, doc: np.ndarray, n_docs: int) -> list[np.ndarray]:
-    """Per document, its sorted unique 32-bit shingle hashes."""
+def shingle_sets(hashes: np.ndarray, doc: np.ndarray, n_docs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each document's sorted unique 32-bit shingle hashes, as Arrow-style list ``(offsets, values)``: document
+    ``i`` owns ``values[offsets[i]:offsets[i + 1]]``."""
     keys = np.unique((doc.astype(np.uint64) << _U64(32)) | (hashes >> _U64(32)))
     owner = (keys >> _U64(32)).astype(np.int64)
-    bounds = np.searchsorted(owner, np.arange(n_docs + 1))
-    values = (keys & _U64(0xFFFFFFFF)).astype(np.uint32)
-    return [values[bounds[i] : bounds[i + 1]] for i in range(n_docs)]
+    offsets = np.searchsorted(owner, np.arange(n_docs + 1)).astype(np.int64)
+    return offsets, (keys & _U64(0xFFFFFFFF)).astype(np.uint32)
 
 
-def jaccard_exact(a: np.ndarray, b: np.ndarray) -> float:
-    """Jaccard similarity of two sorted unique hash arrays."""
-    if len(a) == 0 and len(b) == 0:
-        return 0.0
-    common = len(np.intersect1d(a, b, assume_unique=True))
-    return common / (len(a) + len(b) - common)
+def jaccard_exact_pairs(offsets: np.ndarray, values: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Exact Jaccard similarity of the shingle sets of rows ``a[i]`` and ``b[i]`` of a list array
+    ``(offsets, values)`` of sorted unique sets, for all pairs at once: both sets of every pair are tagged with
+    the pair's number and sorted together, and a value met twice within a pair is in both sets. Two empty
+    sets have similarity 0."""
+    len_a = offsets[a + 1] - offsets[a]
+    len_b = offsets[b + 1] - offsets[b]
+    pair = np.arange(len(a), dtype=np.uint64)
+    keys = np.concatenate(
+        [
+            (np.repeat(pair, len_a) << _U64(32)) | values[_ranges(offsets[a], len_a)].astype(np.uint64),
+            (np.repeat(pair, len_b) << _U64(32)) | values[_ranges(offsets[b], len_b)].astype(np.uint64),
+        ]
+    )
+    keys.sort()
+    repeated = keys[1:][keys[1:] == keys[:-1]] >> _U64(32)
+    common = np.bincount(repeated.astype(np.int64), minlength=len(a))
+    union = len_a + len_b - common
+    return np.where(union > 0, common / np.maximum(union, 1), 0.0)
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The indices ``starts[i] .. starts[i] + lengths[i] - 1`` of every ``i``, concatenated."""
+    total = int(lengths.sum())
+    shift = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    return np.arange(total, dtype=np.int64) + shift
 
 
 def jaccard_estimate(a: np.ndarray, b: np.ndarray) -> np.ndarray:
