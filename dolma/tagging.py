@@ -6,6 +6,8 @@ each tagger writes its own (named after the tagger), as allenai/dolma does; the 
 
 from __future__ import annotations
 
+import traceback
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +18,31 @@ from dolma import io, registry
 from dolma.documents import AttributeRow, BadLines, Document, encode_line, read_documents
 from dolma.errors import DolmaError
 from dolma.executors import ProgressCounter, Report, TaskResult
+from dolma.tagger import Tagger
+
+
+class TaggerFailed(DolmaError):
+    """A tagger raised: says which shard, line and document, and where in the tagger's code."""
+
+
+def _predict(name: str, tagger: Tagger, batch: list[Document], lines: list[int], path: str) -> Sequence[Any]:
+    """``tagger.predict_batch(batch)``; when it raises, find the first document that fails alone and name
+    it (a plugin's bug should cost one line to locate, not a 40-line traceback naming no document)."""
+    try:
+        return tagger.predict_batch(batch)
+    except Exception as exc:  # noqa: BLE001 - re-raised with its location below
+        failed: tuple[int, Document, BaseException] | None = None
+        for lineno, doc in zip(lines, batch, strict=True):
+            try:
+                tagger.predict_batch([doc])
+            except Exception as single:  # noqa: BLE001
+                failed = (lineno, doc, single)
+                break
+        where = f"{path}:{failed[0]}: document {failed[1].id!r}" if failed else f"{path}:{lines[0]}-{lines[-1]}"
+        cause = failed[2] if failed else exc
+        frames = traceback.extract_tb(cause.__traceback__)
+        at = f" (raised at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
+        raise TaggerFailed(f"{where}: tagger {name!r} failed: {type(cause).__name__}: {cause}{at}") from cause
 
 
 def score_of(value: Any) -> float:
@@ -28,7 +55,15 @@ def score_of(value: Any) -> float:
 @dataclass(frozen=True)
 class TaggerSpec:
     name: str
+    """The name the tagger writes under (``<experiment>__<name>__<attribute>``; the attribute directory
+    without an experiment): the registered tagger's name, or the config's own name for a second instance."""
     params: dict[str, Any] = field(default_factory=dict)
+    tagger: str = ""
+    """The registered tagger, when ``name`` is not it."""
+
+    @property
+    def registered(self) -> str:
+        return self.tagger or self.name
 
 
 @dataclass(frozen=True)
@@ -68,7 +103,7 @@ class TagTask:
     def run(self, report: Report) -> TaskResult:
         registry.load_plugins(self.plugins)
         groups = [
-            [(spec.name, f"{out.experiment}__{spec.name}__", registry.instance(spec.name, spec.params))
+            [(spec.name, f"{out.experiment}__{spec.name}__", registry.instance(spec.registered, spec.params))
              for spec in out.taggers]
             for out in self.attribute_outputs
         ]  # fmt: skip
@@ -76,6 +111,7 @@ class TagTask:
         docs = nbytes = 0
         progress = ProgressCounter(report)
         batch: list[Document] = []
+        lines: list[int] = []
         with ExitStack() as stack:
             writers = [stack.enter_context(io.atomic_write(out.path)) for out in self.attribute_outputs]
 
@@ -83,7 +119,7 @@ class TagTask:
                 for writer, taggers in zip(writers, groups, strict=True):
                     results = []
                     for name, prefix, tagger in taggers:
-                        result = tagger.predict_batch(batch)
+                        result = _predict(name, tagger, batch, lines, self.document_path)
                         if len(result) != len(batch):
                             raise DolmaError(f"tagger {name!r} returned {len(result)} results for {len(batch)} docs")
                         results.append((prefix, result, tagger.exact_scores))
@@ -101,9 +137,11 @@ class TagTask:
                                 ]
                         writer.write(encode_line(AttributeRow(id=doc.id, attributes=attributes, source=doc.source)))
                 batch.clear()
+                lines.clear()
 
-            for _lineno, doc, size in read_documents(self.document_path, bad):
+            for lineno, doc, size in read_documents(self.document_path, bad):
                 batch.append(doc)
+                lines.append(lineno)
                 docs += 1
                 nbytes += size
                 progress.add(size)

@@ -100,3 +100,10 @@ class MixConfig(RunConfig):
             "attribute files holds (by default it is reported in the summary and the manifest)"
         ),
     ] = False
+    preview: Annotated[
+        bool, Meta(description="estimate on a seeded sample what each rule drops or edits, then stop (no output)")
+    ] = False
+    preview_sample_rate: Annotated[
+        float | None, Meta(description="fraction of documents the preview reads (default: about 64 MB of input)")
+    ] = None
+    html: Annotated[str | None, Meta(description="with preview: also write the preview as an HTML report here")] = None

@@ -194,6 +194,19 @@ class _Operand:
     value: Any = None
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """A comparison of a path with a constant inside a filter, kept so that :mod:`mixers.checks` can look at
+    the values it meets (a list or a string compared with a number is false for every document)."""
+
+    context: tuple[Step, ...] | None
+    """The static steps of the filtered node for ``@`` paths (``None`` after a wildcard); ``()`` for ``$``."""
+    relative_to: str
+    steps: tuple[Step, ...]
+    operator: str
+    constant: Any
+
+
 @dataclass
 class Path:
     """A compiled top-level JSONPath: ``select(doc)`` returns the selected nodes."""
@@ -203,6 +216,7 @@ class Path:
     """Whether ``select`` would select anything; specialised for the usual shapes (no lists built)."""
     attribute_names: set[str] = field(default_factory=set)
     reads_all_attributes: bool = False
+    comparisons: list[Comparison] = field(default_factory=list)
 
 
 class _Parser:
@@ -213,6 +227,7 @@ class _Parser:
         self.pos = 0
         self.attribute_names: set[str] = set()
         self.reads_all_attributes = False
+        self.comparisons: list[Comparison] = []
 
     # token helpers
     def peek(self) -> _Token:
@@ -297,7 +312,7 @@ class _Parser:
             matches = _filtered(prefix, last_filter)
         else:
             matches = lambda doc: len(select(doc)) > 0  # noqa: E731
-        return Path(select, matches, self.attribute_names, self.reads_all_attributes)
+        return Path(select, matches, self.attribute_names, self.reads_all_attributes, self.comparisons)
 
     def parse_bracket_step(self) -> Step:
         """After ``[``: an integer index or a quoted key, then ``]``."""
@@ -345,6 +360,7 @@ class _Parser:
         if token.kind == "op" and token.text in self.comparators:
             self.take()
             right = self.parse_operand(context)
+            self._note_comparison(context, left, token.text, right)
             return _compare(left, self.comparators[token.text], right)
         if left.relative_to is None:
             constant = left.value is True
@@ -390,6 +406,13 @@ class _Parser:
     def _note_attribute(self, keys: tuple[Step, ...]) -> None:
         if len(keys) >= 2 and keys[0] == "attributes" and type(keys[1]) is str:
             self.attribute_names.add(keys[1])
+
+    def _note_comparison(self, context: tuple[Step, ...] | None, left: _Operand, op: str, right: _Operand) -> None:
+        if left.relative_to is None and right.relative_to is not None:
+            left, right, op = right, left, {"<": ">", "<=": ">=", ">": "<", ">=": "<="}.get(op, op)
+        if left.relative_to is not None and right.relative_to is None:
+            where = () if left.relative_to == "$" else context
+            self.comparisons.append(Comparison(where, left.relative_to, left.steps, op, right.value))
 
     def _note_wildcard(self, keys: list[Step], static: bool) -> None:
         if static and keys == ["attributes"]:
@@ -597,12 +620,16 @@ class Expression:
     """As an include: for jq, every result is true (and there is at least one)."""
     matches_any: Callable[[dict[str, Any]], bool]
     """As an exclude: for jq, any result is true (dolma reads the two directions differently)."""
+    comparisons: list[Comparison] = field(default_factory=list)
+    """JSONPath comparisons with constants (none are recorded for jq)."""
 
 
 def compile_expression(text: str, syntax: str, compat: str | None = None) -> Expression:
     if syntax == "jsonpath":
         path = compile_path(text, compat)
-        return Expression(text, syntax, path.attribute_names, path.reads_all_attributes, path.matches, path.matches)
+        return Expression(
+            text, syntax, path.attribute_names, path.reads_all_attributes, path.matches, path.matches, path.comparisons
+        )
     if syntax == "jq":
         program = _compile_jq(text)
         names = {a or b for a, b in _JQ_ATTRIBUTE.findall(text)}

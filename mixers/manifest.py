@@ -1,4 +1,4 @@
-"""``manifest.json``: what a mix was made of and what it kept, so it can be audited and reproduced.
+"""``<output>.manifest.json``: what a mix was made of and what it kept, so it can be audited and reproduced.
 
 It holds the resolved config and its hash, the seed, and per stream: documents, tokens and bytes in,
 kept, written (with repeats) and dropped by rule, the same per ``source`` value and per input file, the
@@ -15,7 +15,18 @@ from typing import Any
 from dolma import io
 from dolma.errors import DolmaError
 
-MANIFEST = "manifest.json"
+SUFFIX = ".manifest.json"
+LEGACY_MANIFEST = "manifest.json"
+"""Where it was before, inside the output directory: still read, and removed with the manifest."""
+
+
+def path_of(directory: str) -> str:
+    """``<directory>.manifest.json``, beside the output directory rather than in it: the directory then holds
+    only data files, so pyarrow and Hugging Face ``datasets`` load it as it is (``datasets`` reads every file
+    of a ``data_dir`` but hidden ones, a ``_manifest.json`` included, and fails on it)."""
+    return directory.rstrip("/") + SUFFIX
+
+
 FORMAT = "dolma-toolkit/mix-manifest/1"
 _FIELDS = ("documents", "tokens", "bytes")
 
@@ -111,15 +122,22 @@ def build(config: dict[str, Any], digest: str, seed: int, streams: list[dict[str
 
 
 def write(directory: str, manifest: dict[str, Any]) -> str:
-    path = io.join(directory, MANIFEST)
+    path = path_of(directory)
     io.write_bytes(path, json.dumps(manifest, indent=2).encode() + b"\n")
     return path
 
 
+def remove(directory: str) -> None:
+    """Remove the manifest of ``directory`` (and one an older version left inside it)."""
+    for path in (path_of(directory), io.join(directory, LEGACY_MANIFEST)):
+        io.remove(path)
+
+
 def read(directory: str) -> dict[str, Any] | None:
-    """The manifest in ``directory``, or None when there is none (or it is not one of ours)."""
-    path = io.join(directory, MANIFEST)
-    if not io.exists(path):
+    """The manifest of ``directory`` (or one an older version left inside it), or None when there is none (or
+    it is not one of ours)."""
+    path = next((p for p in (path_of(directory), io.join(directory, LEGACY_MANIFEST)) if io.exists(p)), None)
+    if path is None:
         return None
     try:
         document = json.loads(io.read_bytes(path))

@@ -18,13 +18,14 @@ from dolma import config as config_module
 from dolma import io, layout
 from dolma.errors import ConfigError
 from dolma.execution import RunConfig
+from mixers import checks
 from mixers.config import MixConfig, StreamConfig
 from mixers.filters import COMPAT_MODES, Expression, compile_expression, compile_jq_path, compile_path
 from mixers.mixing import StreamSpec
 from mixers.writer import extension
 
-EXECUTION_KEYS = tuple(RunConfig.__struct_fields__)
-"""How a mix runs, not what it contains: left out of the config hash."""
+EXECUTION_KEYS = (*RunConfig.__struct_fields__, "preview", "preview_sample_rate", "html")
+"""How a mix runs (or is previewed), not what it contains: left out of the config hash."""
 
 
 @dataclass
@@ -81,6 +82,7 @@ def _plan_stream(config: MixConfig, index: int, stream: StreamConfig, digest: st
     inputs = _expand_documents(key, stream)
     expressions = _compile_expressions(key, stream, config.compat)
     attribute_paths = _attribute_paths(key, stream, inputs)
+    _check_mistakes(key, stream, inputs, attribute_paths, expressions)
     spec = StreamSpec(
         name=stream.name,
         key=key,
@@ -105,6 +107,8 @@ def _check_output(key: str, stream: StreamConfig) -> None:
     out = stream.output
     if not out.path:
         raise ConfigError(f"{key}.output.path: required (the directory for the stream's shards)")
+    if io.is_s3(out.path) and "/" not in out.path.rstrip("/")[len("s3://") :]:
+        raise ConfigError(f"{key}.output.path: a directory inside the bucket (the manifest is written beside it)")
     if out.max_size_in_bytes <= 0:
         raise ConfigError(f"{key}.output.max_size_in_bytes: must be positive, got {out.max_size_in_bytes}")
     if out.min_text_length is not None and out.min_text_length < 0:
@@ -217,3 +221,18 @@ def _read_names(expressions: list[tuple[str, Expression | Any]]) -> frozenset[st
     if any(expr.reads_all_attributes for _, expr in expressions):
         return frozenset()
     return frozenset(name for _, expr in expressions for name in expr.attribute_names)
+
+
+def _check_mistakes(
+    key: str,
+    stream: StreamConfig,
+    inputs: list[str],
+    attribute_paths: list[tuple[str, ...]],
+    expressions: list[tuple[str, Any]],
+) -> None:
+    """Comparisons that cannot be true and score paths that select no number (:mod:`mixers.checks`)."""
+    docs = checks.probe_documents(inputs[0], attribute_paths[0])
+    checks.check_expressions([(w, e) for w, e in expressions if not w.endswith("top_fraction.score")], docs, inputs[0])
+    if stream.top_fraction is not None:
+        where = f"{key}.top_fraction.score"
+        checks.check_score_path(where, compile_path(stream.top_fraction.score), docs, inputs[0])

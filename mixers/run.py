@@ -6,9 +6,10 @@
 3. *pack*: the driver groups the parts (in input order, or a seeded permutation) into numbered shards from
    their recorded sizes, and one task per shard concatenates its parts into a staging name beside the work
    files: no output byte passes through the driver;
-4. *publish*: the old ``manifest.json`` is removed first, staged shards move to their final names (a rename
-   on disk, a server-side copy on S3, both as tasks), shards of an earlier, longer mix are removed, and the
-   manifest is written last. So a directory with a manifest always holds exactly the shards it lists.
+4. *publish*: the old manifest (``<output>.manifest.json``) is removed first, staged shards move to their
+   final names (a rename on disk, a server-side copy on S3, both as tasks), shards of an earlier, longer mix
+   are removed, and the manifest is written last. So a directory with a manifest always holds exactly the
+   shards it lists.
 
 Every stage resumes: tasks whose outputs exist are skipped, and the work directory is keyed by the config's
 hash, so two configs never share (or delete) each other's work.
@@ -27,7 +28,7 @@ from dolma import io
 from dolma.errors import ConfigError
 from dolma.executors import Executor, Report, RunSummary, TaskResult
 from dolma.outcome import Outcome
-from mixers import manifest, presence, writer
+from mixers import checks, manifest, presence, writer
 from mixers.config import MixConfig
 from mixers.filters import DOLMA_1_2
 from mixers.mixing import FileTask
@@ -111,7 +112,7 @@ def run_mix(run: MixRun, executor: Executor) -> Outcome:
     pack_tasks = [task for plan in run.plans for task in layouts[plan.index]]
     summary.add(executor.run(pack_tasks, desc="mix: pack", overwrite=False))
     for directory in run.directories:
-        io.remove(io.join(directory, manifest.MANIFEST))
+        manifest.remove(directory)
     summary.add(executor.run([t.publish() for t in pack_tasks], desc="mix: publish", overwrite=False))
     entries = []
     for plan in run.plans:
@@ -130,7 +131,7 @@ def run_mix(run: MixRun, executor: Executor) -> Outcome:
         title="dolma mix",
         headline=f"{len(entries)} stream(s), {sum(len(e['outputs']) for e in entries)} shard(s) written",
         counters={key: value for key, value in mixed.counters.items()},
-        lines=_stream_lines(entries) + [f"manifest: {path}" for path in written],
+        lines=_stream_lines(entries) + [f"manifest: {path}" for path in written] + checks.mix_warnings(entries),
         notes=list(mixed.notes),
         seconds=summary.seconds,
         nodes=dict(summary.nodes),

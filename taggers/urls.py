@@ -3,8 +3,17 @@
 No list is bundled; the user names list files (local or ``s3://``, compressed by extension). Two formats are
 read, mixed freely: hosts files (``0.0.0.0 ads.example.com``, several names per line allowed) and plain
 lists (one domain, or a URL whose host is taken, per line). ``#``, ``!`` and ``;`` start comments; blank
-lines are ignored. A listed domain blocks itself and every subdomain: ``example.com`` blocks
-``www.example.com`` and ``a.b.example.com``, while ``www.example.com`` does not block ``example.com``.
+lines are ignored. A line that is neither (``||ads.com^``, ``*.ads.com``) is an error naming it.
+
+Adblock-Plus filter lists (EasyList and most widely shared block-lists) are recognised by their
+``[Adblock Plus ...]`` header or their ``||domain^`` rules, and read as such: a rule blocking a whole domain
+(``||ads.example.com^``, alone or with options that still apply to a page: ``$document``, ``$all``,
+``$third-party``, ``$popup``, ``$important``) lists the domain; every other rule (a path, a wildcard, a
+resource type such as ``$script``, an exception ``@@``, element hiding ``##``) cannot be read as a domain and
+is skipped. A list in which no rule blocks a whole domain is an error, not a list that blocks nothing.
+
+A listed domain blocks itself and every subdomain: ``example.com`` blocks ``www.example.com`` and
+``a.b.example.com``, while ``www.example.com`` does not block ``example.com``.
 """
 
 from __future__ import annotations
@@ -17,6 +26,9 @@ from dolma import Document, Span, Tagger, TaggerParams, document_span, io, tagge
 from dolma.errors import ConfigError, InputError
 
 _COMMENT = re.compile(r"[#!;]")
+_DOMAIN = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?\.?")
+_ADBLOCK_DOMAIN_RULE = re.compile(r"\|\|([a-z0-9_.-]+)\^?(?:\$([a-z0-9_~,-]*))?")
+_ADBLOCK_PAGE_OPTIONS = frozenset(["document", "doc", "all", "third-party", "3p", "popup", "important"])
 _HOSTS_SPECIAL = frozenset(
     ["localhost", "localhost.localdomain", "local", "broadcasthost", "ip6-localhost", "ip6-loopback", "0.0.0.0"]
 )
@@ -65,14 +77,52 @@ def parse_list_line(line: str) -> list[str]:
     token = tokens[0]
     if token.isascii() and not any(c in token for c in "/:@[?"):  # a bare domain: what big lists are made of
         host = token.lower().rstrip(".")
+        if not _DOMAIN.fullmatch(host):
+            raise ValueError(f"{token!r} is not a domain (Adblock-Plus rules need the list's [Adblock Plus] header)")
     else:
         host = host_of(token) or ""
     return [host] if host else []
 
 
+def is_adblock(lines: list[str]) -> bool:
+    """An Adblock-Plus list: its ``[Adblock Plus 2.0]`` header, or a ``||domain^`` rule among its first lines."""
+    head = [line.strip() for line in lines[:200] if line.strip()]
+    return any(line.startswith(("[Adblock", "||", "@@||")) for line in head)
+
+
+def parse_adblock_line(line: str) -> tuple[str | None, bool]:
+    """``(domain, is_rule)``: the domain a rule blocks as a whole, or None when the rule is something else
+    (skipped); ``is_rule`` is False for comments, the header and blank lines."""
+    line = line.strip()
+    if not line or line.startswith(("!", "[")):
+        return None, False
+    match = _ADBLOCK_DOMAIN_RULE.fullmatch(line.lower())
+    if match is None:
+        return None, True
+    options = {option for option in (match.group(2) or "").split(",") if option}
+    if not options <= _ADBLOCK_PAGE_OPTIONS:
+        return None, True
+    return match.group(1).rstrip("."), True
+
+
 def load_blocklist(path: str) -> set[str]:
+    lines = io.read_text(path).splitlines()
     domains: set[str] = set()
-    for lineno, line in enumerate(io.read_text(path).splitlines(), start=1):
+    if is_adblock(lines):
+        skipped = 0
+        for line in lines:
+            domain, is_rule = parse_adblock_line(line)
+            if domain:
+                domains.add(domain)
+            elif is_rule:
+                skipped += 1
+        if not domains:
+            raise InputError(
+                f"{path}: an Adblock-Plus list with no rule blocking a whole domain (||domain^); its {skipped:,} "
+                "rules block paths, resource types or page elements, which a URL block-list cannot apply"
+            )
+        return domains
+    for lineno, line in enumerate(lines, start=1):
         try:
             domains.update(parse_list_line(line))
         except ValueError as exc:
@@ -102,6 +152,8 @@ def is_blocked(host: str, blocked: set[str], longest: int) -> bool:
 @tagger("url_blocklist")
 class UrlBlocklist(Tagger):
     """1 if the document's URL host or a parent domain is in the user's block-list files, else 0."""
+
+    attributes = ("blocked",)
 
     class Params(TaggerParams):
         blocklists: list[str]

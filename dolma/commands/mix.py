@@ -8,24 +8,39 @@ from __future__ import annotations
 
 import sys
 
-from dolma.executors import make_executor
+from dolma import report
+from dolma.executors import Executor, make_executor
 from dolma.outcome import print_outcome
 from mixers.config import MixConfig
+from mixers.plan import StreamPlan
+from mixers.preview import render as render_preview
+from mixers.preview import run_preview
 from mixers.run import check_replacing, describe, plan_mix, run_mix, up_to_date
 
 Config = MixConfig
 
 
+def _preview(config: MixConfig, plans: list[StreamPlan], executor: Executor) -> int:
+    """``--preview``: what each rule would drop or edit, estimated on a seeded sample; no output written."""
+    data = run_preview(plans, config.preview_sample_rate, config.seed, executor)
+    print("\n".join(render_preview(data)))
+    if config.html:
+        report.write(config.html, "dolma mix --preview", report.preview_sections(data))
+    return 0
+
+
 def main(config: MixConfig) -> int:
     run = plan_mix(config)
     execution = config.execution()
+    if config.preview:
+        return _preview(config, run.plans, make_executor(execution))
     if config.dryrun:
         print("\n".join(describe(run)))
         return 0
     if not execution.overwrite and up_to_date(run):
         if not execution.quiet:
             print(
-                "dolma mix: outputs are up to date (manifest.json has this config's hash and lists every shard)",
+                "dolma mix: outputs are up to date (their manifest has this config's hash and lists every shard)",
                 file=sys.stderr,
             )
         return 0

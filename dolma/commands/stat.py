@@ -1,38 +1,55 @@
-"""``dolma stat``: documents, bytes, words and characters per source, and each attribute's score
-distribution (count, mean, min, max, quantiles), over document shards and their attribute shards."""
+"""``dolma stat``: documents, bytes and tokens per source, and each attribute's score distribution (count,
+mean, min, max, quantiles, histogram), over document shards and their attribute shards; as a table, JSON and
+a self-contained HTML report with a plot per distribution."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from msgspec import Meta
 
-from dolma import io, layout
+from dolma import io, layout, report
+from dolma.documents import BadLines
 from dolma.errors import ConfigError
 from dolma.execution import RunConfig
-from dolma.executors import Report, TaskResult, make_executor
-from dolma.stats import ShardStats, shard_stats
+from dolma.executors import Executor, Report, TaskResult, make_executor
+from dolma.stats import Sample, ShardStats, shard_stats
 
 
 class Config(RunConfig):
-    documents: Annotated[list[str], Meta(description="document shard paths or globs, local or s3://")] = []
+    documents: Annotated[
+        list[str], Meta(description="document shard paths, globs or directories (e.g. a mix output), local or s3://")
+    ] = []
     attributes: Annotated[
         list[str], Meta(description="attribute experiments to summarise (read from <prefix>/attributes/<name>/)")
     ] = []
-    sample_size: Annotated[int, Meta(description="scores kept per attribute for quantiles (bottom-k by hash)")] = (
-        100_000
-    )
+    sample_rate: Annotated[
+        float,
+        Meta(description="fraction of documents (by seeded hash of the id) whose tokens and attributes are read"),
+    ] = 1.0
+    seed: Annotated[int, Meta(description="seed of the sample's hash")] = 0
+    tokenizer: Annotated[
+        str | None, Meta(description="a tokenizer.json (local or s3://) to count tokens; default: whitespace words")
+    ] = None
     report: Annotated[str | None, Meta(description="also write the statistics as JSON to this path")] = None
+    html: Annotated[str | None, Meta(description="also write a self-contained HTML report with plots here")] = None
+    mix: Annotated[
+        str | None,
+        Meta(description="a mix config: also preview, on the same sample, what each of its rules drops or edits"),
+    ] = None
 
 
 @dataclass(frozen=True)
 class StatTask:
     document_path: str
     attribute_paths: tuple[str, ...]
-    sample_size: int
+    sample: Sample
+    skip_bad_lines: bool = False
+    tokenizer: str | None = None
 
     @property
     def label(self) -> str:
@@ -42,60 +59,112 @@ class StatTask:
         return []
 
     def run(self, report: Report) -> TaskResult:
-        stats = shard_stats(self.document_path, list(self.attribute_paths), self.sample_size)
+        bad = BadLines() if self.skip_bad_lines else None
+        stats = shard_stats(self.document_path, list(self.attribute_paths), self.sample, self.tokenizer, bad)
         docs = sum(s.documents for s in stats.sources.values())
         nbytes = sum(s.bytes for s in stats.sources.values())
         report(docs, nbytes)
-        result = TaskResult.shard(docs, nbytes)
+        result = TaskResult.shard(docs, nbytes, bad)
         result.payload = stats
         return result
 
 
+def is_data_file(path: str) -> bool:
+    """Data loaders' convention (pyarrow, Hugging Face datasets, Spark): names starting with ``_`` or ``.``
+    are not data (``_SUCCESS`` markers, temporary files), so a directory of shards can be read as is."""
+    return not os.path.basename(path).startswith(("_", "."))
+
+
+def document_files(patterns: list[str]) -> list[str]:
+    files = [path for path in io.expand_globs(patterns, "documents") if is_data_file(path)]
+    if not files:
+        raise ConfigError(f"documents: {patterns} hold no data files (names starting with _ or . are skipped)")
+    return files
+
+
 def plan(config: Config) -> list[StatTask]:
     if not config.documents:
-        raise ConfigError("documents: give at least one path or glob")
-    if config.sample_size <= 0:
-        raise ConfigError("sample_size: must be positive")
+        raise ConfigError("documents: give at least one path, glob or directory")
+    if not 0 < config.sample_rate <= 1:
+        raise ConfigError(f"sample_rate: must be in (0, 1], got {config.sample_rate}")
+    sample = Sample(config.sample_rate, config.seed)
     tasks = []
-    for path in io.expand_globs(config.documents, "documents"):
+    for path in document_files(config.documents):
         attribute_paths = tuple(layout.attribute_path(path, name) for name in config.attributes)
         for attribute_path in attribute_paths:
             if not io.exists(attribute_path):
                 raise ConfigError(f"attributes: {attribute_path} (for {path}) does not exist")
-        tasks.append(StatTask(path, attribute_paths, config.sample_size))
+        tasks.append(StatTask(path, attribute_paths, sample, config.skip_bad_lines, config.tokenizer))
     return tasks
 
 
-def render(stats: ShardStats) -> list[str]:
-    lines = [f"{'source':<24} {'documents':>12} {'MB':>10} {'words':>14} {'characters':>15}"]
-    for name, source in sorted(stats.sources.items()):
+def to_report(stats: ShardStats, sample: Sample) -> dict[str, Any]:
+    """The JSON report: what ``--report`` writes and what the HTML report draws."""
+    sampled = sum(s.sampled for s in stats.sources.values())
+    return {
+        "sample": {"rate": sample.rate, "seed": sample.seed, "documents": sampled, "description": sample.describe()},
+        "sources": {name: source.summary() for name, source in sorted(stats.sources.items())},
+        "attributes": {name: attr.summary() for name, attr in sorted(stats.attributes.items())},
+        "bad_lines": stats.bad_lines,
+    }
+
+
+def render(data: dict[str, Any]) -> list[str]:
+    estimated = " (estimated from the sample)" if data["sample"]["rate"] < 1 else ""
+    lines = [f"{'source':<24} {'documents':>12} {'MB':>10} {'tokens':>14} {'tokens/doc p50':>15}{estimated}"]
+    for name, source in data["sources"].items():
+        p50 = source["tokens_per_document"].get("p50", 0)
         lines.append(
-            f"{name or '(none)':<24} {source.documents:>12,} {source.bytes / 1e6:>10,.1f} "
-            f"{source.words:>14,} {source.characters:>15,}"
+            f"{name or '(none)':<24} {source['documents']:>12,} {source['bytes'] / 1e6:>10,.1f} "
+            f"{source['tokens']:>14,} {p50:>15,.0f}"
         )
-    if stats.attributes:
+    if data["attributes"]:
         lines.append("")
         lines.append(f"{'attribute':<56} {'docs':>9} {'spans':>10} {'mean':>10} {'p5':>10} {'p50':>10} {'p95':>10}")
-        for name, attr in sorted(stats.attributes.items()):
-            s = attr.summary()
-            cells = "".join(f" {s.get(k, 0):>10.4g}" for k in ("mean", "p5", "p50", "p95"))
-            lines.append(f"{name:<56} {attr.documents:>9,} {attr.spans:>10,}{cells}")
+        for name, attr in data["attributes"].items():
+            cells = "".join(f" {attr.get(k, 0):>10.4g}" for k in ("mean", "p5", "p50", "p95"))
+            lines.append(f"{name:<56} {attr['documents']:>9,} {attr['spans']:>10,}{cells}")
     return lines
+
+
+def merge_results(results: list[TaskResult | None]) -> ShardStats:
+    """Add the tasks' statistics in input order (sums, so the order only fixes float rounding)."""
+    total = ShardStats()
+    for result in results:
+        if result is not None:
+            total.merge(result.payload)
+    return total
+
+
+def _preview(config: Config, executor: Executor) -> dict[str, Any] | None:
+    """The preview of ``config.mix`` (validated before any statistics are computed)."""
+    if config.mix is None:
+        return None
+    from dolma import config as config_module
+    from mixers.config import MixConfig
+    from mixers.plan import build
+    from mixers.preview import run_preview
+
+    plans = build(config_module.load(MixConfig, config.mix))
+    return run_preview(plans, config.sample_rate, config.seed, executor)
 
 
 def main(config: Config) -> int:
     tasks = plan(config)
-    summary = make_executor(config.execution()).run(tasks, desc="stat")
-    total = ShardStats()
-    for result in summary.results:  # input order, so the merged sample does not depend on timing
-        if result is not None:
-            total.merge(result.payload, config.sample_size)
-    print("\n".join(render(total)))
+    executor = make_executor(config.execution())
+    preview = _preview(config, executor)
+    summary = executor.run(tasks, desc="stat")
+    data = to_report(merge_results(summary.results), Sample(config.sample_rate, config.seed))
+    print("\n".join(render(data)))
+    if preview is not None:
+        from mixers.preview import render as render_preview
+
+        print("\n".join(render_preview(preview)))
+        data["preview"] = preview
     if config.report:
-        report = {
-            "sources": {name: vars(source) for name, source in sorted(total.sources.items())},
-            "attributes": {name: attr.summary() for name, attr in sorted(total.attributes.items())},
-        }
-        io.write_bytes(config.report, json.dumps(report, indent=2).encode() + b"\n")
+        io.write_bytes(config.report, json.dumps(data, indent=2).encode() + b"\n")
         print(f"report written to {config.report}", file=sys.stderr)
+    if config.html:
+        sections = report.stats_sections(data) + (report.preview_sections(preview) if preview else [])
+        report.write(config.html, "dolma stat", sections)
     return 0

@@ -65,7 +65,7 @@ def output_docs(directory, stream_name="s"):
 
 
 def manifest(directory):
-    return json.loads(open(os.path.join(directory, "manifest.json")).read())
+    return json.loads(open(str(directory).rstrip("/") + ".manifest.json").read())
 
 
 FILTERED = {
@@ -129,11 +129,11 @@ def test_one_and_two_processes_write_identical_bytes(tmp_path):
     config = stream(tmp_path, sample_rate=1.5, **FILTERED)
     assert mix(tmp_path, [config], "--processes", "1", shuffle=True) == 0
     first = {os.path.basename(p): open(p, "rb").read() for p in shards(tmp_path / "out")}
-    first_manifest = open(tmp_path / "out" / "manifest.json", "rb").read()
+    first_manifest = open(tmp_path / "out.manifest.json", "rb").read()
     assert mix(tmp_path, [config], "--processes", "2", "--overwrite", shuffle=True) == 0
     second = {os.path.basename(p): open(p, "rb").read() for p in shards(tmp_path / "out")}
     assert first == second and len(first) > 1
-    assert open(tmp_path / "out" / "manifest.json", "rb").read() == first_manifest
+    assert open(tmp_path / "out.manifest.json", "rb").read() == first_manifest
 
 
 def test_local_and_ray_write_identical_bytes(tmp_path, ray_local):
@@ -307,7 +307,7 @@ def test_s3_inputs_and_outputs(tmp_path, s3_bucket):
     assert mix(tmp_path, [local], "--processes", "1") == 0
     remote = [p for p in io.glob(f"{s3_bucket}/out/s-*.jsonl.gz")]
     assert [read_jsonl(p) for p in remote] == [read_jsonl(p) for p in shards(tmp_path / "out")]
-    assert io.exists(f"{s3_bucket}/out/manifest.json") and not io.glob(f"{s3_bucket}/out/_mix_work/**")
+    assert io.exists(f"{s3_bucket}/out.manifest.json") and not io.glob(f"{s3_bucket}/out/_mix_work/**")
 
 
 def test_a_run_interrupted_while_packing_packs_again_from_its_parts(tmp_path, monkeypatch):

@@ -352,3 +352,59 @@ def test_exact_scores_are_written_as_given_and_others_rounded(tmp_path):
     assert main(["tag", "-c", str(tmp_path / "tag.json")]) == 0
     lines = io.read_bytes(f"{tmp_path}/attributes/e/a.jsonl").splitlines()
     assert b'"e__given__v":[[0,1,0.123456]],"e__rounded__v":[[0,1,0.33333]],"e__rounded__n":[[0,1,2.0]]' in lines[0]
+
+
+FAILING_PLUGIN = '''
+from dolma import Document, Tagger, tagger
+
+
+@tagger("picky")
+class Picky(Tagger):
+    """Fails on one document."""
+
+    def predict(self, doc: Document):
+        if doc.id == "f1-37":
+            raise ValueError("cannot score this one")
+        return {"ok": [(0, len(doc.text), 1.0)]}
+'''
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_a_failing_plugin_names_the_shard_line_and_document(tmp_path, capsys, processes):
+    plugin = tmp_path / "picky.py"
+    plugin.write_text(FAILING_PLUGIN)
+    docs = corpus(tmp_path, files=2)
+    args = ["--documents", docs, "--taggers", "picky", "--tagger_modules", str(plugin), "--processes", processes]
+    assert tag(*args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (
+        f"dolma tag: error: {tmp_path}/documents/part/001.jsonl.gz:38: document 'f1-37': tagger 'picky' failed: "
+        f"ValueError: cannot score this one (raised at {plugin}:11 in predict)"
+    )
+    assert "Traceback" not in "\n".join(err)
+    assert not os.path.exists(f"{tmp_path}/attributes/picky/part/001.jsonl.gz")
+
+
+def test_the_same_tagger_runs_twice_under_two_names(tmp_path, capsys):
+    docs = corpus(tmp_path, files=1, per_file=50)
+    config = tmp_path / "tag.yaml"
+    config.write_text(
+        f"documents: [{docs}]\n"
+        "experiment: twice\n"
+        "taggers:\n"
+        "  - {name: rand_a, tagger: random_number, params: {seed: 1}}\n"
+        "  - {name: rand_b, tagger: random_number, params: {seed: 2}}\n"
+        "  - char_length\n"
+    )
+    assert main(["tag", "-c", str(config)]) == 0
+    rows = read_jsonl(f"{tmp_path}/attributes/twice/part/000.jsonl.gz")
+    from dolma.hashing import unit_hash
+
+    for row in rows:
+        attrs = row["attributes"]
+        assert set(attrs) == {"twice__rand_a__random", "twice__rand_b__random", "twice__char_length__length"}
+        assert attrs["twice__rand_a__random"][0][2] == round(unit_hash(row["id"], 1), 5)
+        assert attrs["twice__rand_b__random"][0][2] == round(unit_hash(row["id"], 2), 5)
+    config.write_text(f"documents: [{docs}]\ntaggers: [random_number, {{random_number: {{seed: 3}}}}]\n")
+    assert main(["tag", "-c", str(config)]) == 2
+    assert "{name: a, tagger: random_number, params: {...}}" in capsys.readouterr().err

@@ -50,7 +50,7 @@ def kept_ids(root):
 
 
 def manifest(root):
-    with open(f"{root}/out/manifest.json") as fh:
+    with open(f"{root}/out.manifest.json") as fh:
         return json.load(fh)["streams"][0]
 
 
@@ -88,7 +88,7 @@ def test_a_stale_attribute_file_is_an_error_and_a_rerun_after_retagging_reads_it
     err = capsys.readouterr().err
     assert "streams[0].attributes[0]:" in err and "attributes/exp/001.jsonl.gz looks stale" in err
     assert "'exp__lang'" in err and "attributes/exp/000.jsonl.gz" in err
-    assert not os.path.exists(f"{tmp_path}/out/manifest.json")
+    assert not os.path.exists(f"{tmp_path}/out.manifest.json")
     retagged = [{"id": d["id"], "attributes": {"exp__len": [[0, 1, 1]], "exp__lang": [[0, 1, 0.1]]}} for d in other]
     write_docs(f"{tmp_path}/attributes/exp/001.jsonl.gz", retagged)
     assert run(tmp_path, ["$.attributes[?(@.exp__lang[0][2] < 0.5)]"]) == 0

@@ -150,3 +150,36 @@ def test_adversarial_urls_complete_quickly(tagger: UrlBlocklist, url: str) -> No
     start = time.perf_counter()
     blocked(tagger, url)
     assert time.perf_counter() - start < 5
+
+
+ADBLOCK = """\
+[Adblock Plus 2.0]
+! Title: a list in EasyList's format
+||ads.example.com^
+||tracker.net^$third-party
+||cdn.example.org^$script
+||site.com/ads/*
+@@||good.ads.example.com^
+example.com##.banner
+/banner\\d+/
+"""
+
+
+def test_adblock_plus_lists_block_their_whole_domain_rules_only(tmp_path: Path) -> None:
+    path = tmp_path / "easylist.txt"
+    path.write_text(ADBLOCK)
+    tagger = UrlBlocklist(UrlBlocklist.Params(blocklists=[str(path)]))
+    assert tagger.blocked == {"ads.example.com", "tracker.net"}
+    assert blocked(tagger, "https://x.ads.example.com/page") and blocked(tagger, "http://tracker.net/")
+    assert not blocked(tagger, "https://cdn.example.org/") and not blocked(tagger, "https://site.com/ads/1")
+
+
+def test_adblock_rules_in_a_plain_list_are_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "list.txt"
+    path.write_text("casino.com\n*.ads.com\n")
+    with pytest.raises(InputError, match=r"list.txt:2: '\*.ads.com' is not a domain"):
+        UrlBlocklist(UrlBlocklist.Params(blocklists=[str(path)]))
+    only_paths = tmp_path / "paths.txt"
+    only_paths.write_text("[Adblock Plus 2.0]\n||site.com/ads/*\n##.banner\n")
+    with pytest.raises(InputError, match="no rule blocking a whole domain"):
+        UrlBlocklist(UrlBlocklist.Params(blocklists=[str(only_paths)]))
