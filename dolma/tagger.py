@@ -23,7 +23,8 @@ A plain function ``doc -> attributes`` decorated with ``@tagger("name")`` works 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import msgspec
@@ -41,6 +42,11 @@ class Tagger:
 
     Params: ClassVar[type[TaggerParams]] = TaggerParams
     name: ClassVar[str] = ""
+    attributes: ClassVar[tuple[str, ...]] = ()
+    """The attribute names :meth:`predict` returns (before the ``<experiment>__<tagger>__`` prefix), as
+    allenai/dolma's taggers declare them; ``<placeholder>`` stands for a part that depends on the parameters
+    or the model (``<lang>``, ``<label>``). ``dolma list`` shows them; the built-ins are checked against what
+    they return in tests. Empty: not declared (a plugin may leave it so)."""
     exact_scores: ClassVar[bool] = False
     """True when every score :meth:`predict` returns is already a float with at most 5 decimals (a count or
     a flag as ``1.0``, not ``1``): the runtime then writes the spans as they are instead of rounding each one,
@@ -54,6 +60,12 @@ class Tagger:
 
     def predict_batch(self, docs: Sequence[Document]) -> list[Attributes]:
         return [self.predict(doc) for doc in docs]
+
+    @classmethod
+    def undeclared(cls, names: Iterable[str]) -> list[str]:
+        """The names in ``names`` that the tagger's ``attributes`` do not declare."""
+        patterns = [re.compile(re.sub(r"<[^>]+>", ".+", re.escape(a))) for a in cls.attributes]
+        return [name for name in names if not any(p.fullmatch(name) for p in patterns)]
 
     @classmethod
     def description(cls) -> str:

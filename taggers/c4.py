@@ -161,6 +161,20 @@ class C4(Tagger):
     flags.
     """
 
+    attributes = (
+        "lines_with_no_ending_punctuation",
+        "lines_with_too_few_words",
+        "lines_with_javascript",
+        "lines_with_policy",
+        "line_count",
+        "sentence_count",
+        "has_curly_brace",
+        "has_lorem_ipsum",
+        "has_javascript",
+        "has_too_few_sentences",
+        "has_naughty_word",
+    )
+
     exact_scores = True
 
     class Params(TaggerParams):

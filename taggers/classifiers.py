@@ -200,6 +200,8 @@ def predict_levels(
 class FastTextClassifier(Tagger):
     """Label probabilities from any supervised fastText model (local or s3://), per document or paragraph."""
 
+    attributes = ("<label>", "paragraph_<label>")
+
     class Params(TaggerParams):
         model_path: str
         """The fastText model file (.bin or .ftz), local or s3:// (downloaded once per machine into a cache)."""

@@ -38,6 +38,8 @@ class FineWebQuality(Tagger):
     char_duplicates_ratio <= 0.01, new_line_ratio <= 0.3.
     """
 
+    attributes = tuple(PUBLISHED_THRESHOLDS)
+
     class Params(TaggerParams):
         short_line_length: int = 30
         """A line of at most this many characters counts as short."""

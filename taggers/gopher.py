@@ -148,6 +148,20 @@ class GopherQuality(Tagger):
     distinct_stop_word_count >= 2. See ``PUBLISHED_THRESHOLDS``.
     """
 
+    attributes = (
+        "character_count",
+        "word_count",
+        "non_symbol_word_count",
+        "median_word_length",
+        "mean_word_length",
+        "symbol_to_word_ratio",
+        "fraction_of_words_with_alpha_character",
+        "required_word_count",
+        "distinct_stop_word_count",
+        "fraction_of_lines_starting_with_bullet_point",
+        "fraction_of_lines_ending_with_ellipsis",
+    )
+
     exact_scores = True
 
     class Params(TaggerParams):
@@ -377,6 +391,14 @@ class GopherRepetition(Tagger):
     characters; top 2/3/4-grams <= 0.20/0.18/0.16; duplicate 5..10-grams <= 0.15, 0.14, 0.13, 0.12, 0.11,
     0.10. See ``PUBLISHED_THRESHOLDS``.
     """
+
+    attributes = (
+        "fraction_of_duplicate_lines",
+        "fraction_of_characters_in_duplicate_lines",
+        "fraction_of_duplicate_paragraphs",
+        "fraction_of_characters_in_duplicate_paragraphs",
+        *NGRAM_ATTRIBUTES,
+    )
 
     exact_scores = True
 

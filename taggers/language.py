@@ -33,6 +33,8 @@ def load_language_model(model_path: str | None) -> Classifier:
 class LanguageId(Tagger):
     """fastText language ID (bundled lid.176): top language and its score, and the scores of chosen languages."""
 
+    attributes = ("top_<lang>", "<lang>", "paragraph_top_<lang>", "paragraph_<lang>")
+
     class Params(TaggerParams):
         level: Level = "document"
         """document: keys top_<lang> and <lang> over the whole text; paragraph: paragraph_top_<lang> and

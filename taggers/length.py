@@ -10,6 +10,8 @@ from taggers.text import analysed
 class CharLength(Tagger):
     """Document length in Unicode characters."""
 
+    attributes = ("length",)
+
     def predict(self, doc: Document) -> dict[str, list[Span]]:
         return {"length": document_span(doc.text, len(doc.text))}
 
@@ -17,6 +19,8 @@ class CharLength(Tagger):
 @tagger("whitespace_tokenizer")
 class WhitespaceWords(Tagger):
     """Whitespace-separated word count of the document and, optionally, of each paragraph."""
+
+    attributes = ("length", "paragraph")
 
     class Params(TaggerParams):
         paragraphs: bool = True

@@ -159,6 +159,8 @@ class Pii(Tagger):
     replacing the spans (e.g. ``|||EMAIL_ADDRESS|||``).
     """
 
+    attributes = ("email", "phone", "ip", "email_count", "phone_count", "ip_count", "doc_count", "doc")
+
     exact_scores = True
 
     def predict(self, doc: Document) -> dict[str, list[Span]]:

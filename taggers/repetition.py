@@ -108,6 +108,8 @@ def tokenize(text: str, unit: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 class Repetition(Tagger):
     """Longest repeated n-gram of words (or characters): its length, its share of the text and its spans."""
 
+    attributes = ("longest_repeated_ngram", "longest_repeated_fraction", "longest_repeated_spans")
+
     class Params(TaggerParams):
         unit: Literal["word", "char"] = "word"
         """word: whitespace-separated words; char: Unicode characters (for text without spaces; slower)."""

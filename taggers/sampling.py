@@ -10,6 +10,8 @@ from dolma.hashing import unit_hash
 class RandomNumber(Tagger):
     """Uniform [0, 1) number seeded from the document id and a seed (reproducible across runs and workers)."""
 
+    attributes = ("random",)
+
     class Params(TaggerParams):
         seed: int = 0
 

@@ -1,4 +1,5 @@
-"""``dolma list``: every registered tagger, its one-line description and its parameters."""
+"""``dolma list``: every registered tagger, its one-line description, its parameters and the attribute names it
+writes (``<placeholder>`` parts depend on the parameters or the model)."""
 
 from __future__ import annotations
 
@@ -35,4 +36,5 @@ def main(config: Config) -> int:
         params = _params(cls.Params)
         if params:
             print(f"{'':<{width}}    params: {params}")
+        print(f"{'':<{width}}    writes: {', '.join(cls.attributes) if cls.attributes else '(not declared)'}")
     return 0

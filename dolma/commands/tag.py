@@ -37,8 +37,11 @@ class Config(RunConfig):
         Meta(description="one output prefix per documents entry (default: <prefix>/attributes/<experiment>/)"),
     ] = None
     taggers: Annotated[
-        list[str | dict[str, dict[str, Any] | None]],
-        Meta(description="tagger names, or {name: {param: value}} to set parameters"),
+        list[str | dict[str, Any]],
+        Meta(
+            description="tagger names; {tagger: {param: value}} to set parameters; "
+            "{name: N, tagger: T, params: {...}} to run tagger T under the name N (the same tagger twice)"
+        ),
     ] = []
     tagger_modules: Annotated[list[str], Meta(description="plugin modules or .py files to load")] = []
     experiment: Annotated[
@@ -51,20 +54,43 @@ class Config(RunConfig):
     )
 
 
-def tagger_specs(entries: list[str | dict[str, dict[str, Any] | None]]) -> tuple[TaggerSpec, ...]:
+NAMED_KEYS = frozenset(["name", "tagger", "params"])
+
+
+def _named_spec(where: str, entry: dict[str, Any]) -> TaggerSpec:
+    """``{name: ft_a, tagger: fasttext_classifier, params: {...}}``: a tagger under a name of its own."""
+    unknown = sorted(set(entry) - NAMED_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; a named tagger has name, tagger and params")
+    name, registered, params = entry.get("name"), entry["tagger"], entry.get("params") or {}
+    if not isinstance(name, str) or not name or "__" in name or "/" in name:
+        raise ConfigError(f"{where}.name: give the name it writes under (no '__' or '/'), e.g. ft_quality")
+    if not isinstance(registered, str) or not isinstance(params, dict):
+        raise ConfigError(f"{where}: tagger is a registered tagger's name and params a mapping")
+    return TaggerSpec(name, dict(params), tagger=registered)
+
+
+def tagger_specs(entries: list[str | dict[str, Any]]) -> tuple[TaggerSpec, ...]:
     specs = []
-    for entry in entries:
+    for i, entry in enumerate(entries):
         if isinstance(entry, str):
             specs.append(TaggerSpec(entry))
-            continue
-        for name, params in entry.items():
-            specs.append(TaggerSpec(name, dict(params or {})))
+        elif "tagger" in entry:
+            specs.append(_named_spec(f"taggers[{i}]", entry))
+        else:
+            for name, params in entry.items():
+                if params is not None and not isinstance(params, dict):
+                    raise ConfigError(f"taggers[{i}].{name}: parameters are a mapping, got {params!r}")
+                specs.append(TaggerSpec(name, dict(params or {})))
     names = [spec.name for spec in specs]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
-        raise ConfigError(f"taggers: {', '.join(repeated)} listed more than once (attribute names would collide)")
+        raise ConfigError(
+            f"taggers: {', '.join(repeated)} listed more than once (attribute names would collide); to run a "
+            "tagger twice, name each one: {name: a, tagger: " + repeated[0] + ", params: {...}}"
+        )
     for spec in specs:
-        registry.make_params(spec.name, spec.params)  # unknown names and bad parameters fail here, up front
+        registry.make_params(spec.registered, spec.params)  # unknown names and bad parameters fail here, up front
     return tuple(specs)
 
 
