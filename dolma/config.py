@@ -228,6 +228,11 @@ def describe(cls: type[msgspec.Struct], prefix: str = "") -> list[str]:
             lines.append(f"  {key}: section. {doc}".rstrip())
             lines.extend(describe(inner, prefix=f"{key}."))
             continue
+        (item,) = typing.get_args(inner) if typing.get_origin(inner) is list else (None,)
+        if isinstance(item, type) and issubclass(item, msgspec.Struct):
+            lines.append(f"  {key}: list of sections, each with the keys {key}[].*. {doc}".rstrip())
+            lines.extend(describe(item, prefix=f"{key}[]."))
+            continue
         default = ""
         if f.default is not msgspec.NODEFAULT:
             default = f" (default: {f.default!r})"
