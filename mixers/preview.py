@@ -99,7 +99,7 @@ class PreviewTask:
 
     def run(self, report: Report) -> TaskResult:
         spec = self.stream
-        doc_filter = DocumentFilter(list(spec.include), list(spec.exclude), spec.syntax)
+        doc_filter = DocumentFilter(list(spec.include), list(spec.exclude), spec.syntax, spec.compat)
         span_rules = [SpanRule.compile(*entry) for entry in spec.spans]
         top_path = compile_path(spec.top_score) if spec.top_score else None
         names = [(f"filter.exclude[{i}]", e) for i, e in enumerate(doc_filter.exclude)]
