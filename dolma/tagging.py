@@ -80,7 +80,9 @@ class AttributeOutput:
         """The config keys that change this output's contents (see ``dolma.provenance``); parameters with
         their defaults filled in, so spelling out a default does not count as another config."""
         taggers = [
-            [spec.name, msgspec.to_builtins(registry.make_params(spec.name, spec.params))] for spec in self.taggers
+            [spec.name, msgspec.to_builtins(registry.make_params(spec.registered, spec.params))]
+            + ([spec.tagger] if spec.tagger else [])  # a named instance: which tagger it runs counts too
+            for spec in self.taggers
         ]
         return {"command": "tag", "experiment": self.experiment, "taggers": taggers}
 
