@@ -247,6 +247,31 @@ def read_bytes(path: str) -> bytes:
     return b"".join(iter_chunks(path))
 
 
+def read_range(path: str, start: int, length: int) -> bytes:
+    """``length`` stored bytes of ``path`` from offset ``start`` (no decompression): one ``pread`` locally,
+    one ranged GET on S3, so a task reads its slice of a large stage file without fetching the rest. A file
+    shorter than the range is an error naming the path."""
+    if length <= 0:
+        return b""
+    try:
+        if is_s3(path):
+            bucket, key = split_s3(path)
+            response = s3_client().get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{start + length - 1}")
+            data = response["Body"].read()
+        else:
+            with open(path, "rb", buffering=0) as fh:
+                data = os.pread(fh.fileno(), length, start)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except Exception as exc:  # botocore raises many types for unreadable objects and ranges
+        if "NoSuchKey" in str(exc) or "404" in str(exc):
+            raise InputError(f"{path}: no such file") from None
+        raise InputError(f"{path}: cannot read bytes {start}-{start + length - 1}: {exc}") from exc
+    if len(data) != length:
+        raise InputError(f"{path}: truncated: wanted bytes {start}-{start + length - 1}, file ends before")
+    return bytes(data)
+
+
 def read_text(path: str) -> str:
     return read_bytes(path).decode("utf-8")
 

@@ -109,3 +109,16 @@ def test_glob_local(tmp_path):
 def test_missing_file_is_an_error_naming_it(tmp_path):
     with pytest.raises(InputError, match="nope.jsonl"):
         io.read_bytes(str(tmp_path / "nope.jsonl"))
+
+
+def test_read_range_local_and_s3(tmp_path, s3_bucket):
+    data = bytes(range(256)) * 40
+    for path in (str(tmp_path / "r.bin"), f"{s3_bucket}/r.bin"):
+        io.write_stored(path, data)
+        assert io.read_range(path, 0, 16) == data[:16]
+        assert io.read_range(path, 5000, 1234) == data[5000:6234]
+        assert io.read_range(path, 100, 0) == b""
+        with pytest.raises(InputError, match="truncated"):
+            io.read_range(path, len(data) - 4, 8)
+        with pytest.raises(InputError, match="no such file"):
+            io.read_range(path + ".missing", 0, 4)

@@ -10,12 +10,14 @@ from msgspec import Meta
 
 from dolma import io, layout
 from dolma.config import Strict
-from dolma.dedup.exact import ExactOutcome, ExactRun, KeySpec, check_key_selects, compile_path, run_exact
+from dolma.dedup.bloom import check_task_memory
+from dolma.dedup.exact import ExactRun, plan_filter, run_exact
+from dolma.dedup.exact_keys import KeySpec, check_key_selects, compile_path
 from dolma.dedup.minhash import MinhashConfig, plan_minhash, run_minhash
 from dolma.errors import ConfigError
 from dolma.execution import RunConfig
 from dolma.executors import make_executor
-from dolma.outcome import Outcome, print_outcome
+from dolma.outcome import print_outcome
 
 
 class NgramConfig(Strict):
@@ -61,6 +63,13 @@ class BloomFilterConfig(Strict):
     size_in_bytes: Annotated[int, Meta(description="filter size; or estimated_doc_count + rate")] = 0
     estimated_doc_count: Annotated[int, Meta(description="keys the filter is sized for")] = 0
     desired_false_positive_rate: Annotated[float, Meta(description="target false-positive rate")] = 0.0
+    partitions: Annotated[
+        int,
+        Meta(
+            description="parts the filter is split into, each decided by its own task (default: from the filter "
+            "size, at least 16 and at most 256 MiB a part; an existing filter keeps its own)"
+        ),
+    ] = 0
 
 
 class CompressionConfig(Strict):
@@ -75,9 +84,17 @@ class Config(RunConfig):
     minhash: Annotated[MinhashConfig | None, Meta(description="near-duplicate clustering with MinHash LSH")] = None
     compression: Annotated[CompressionConfig, Meta(description="accepted for compatibility")] = CompressionConfig()
     is_s3_volume: Annotated[bool, Meta(description="accepted for compatibility")] = False
+    compat: Annotated[
+        str | None,
+        Meta(
+            description="dolma-1.2: exact-dedup rows as allenai/dolma 1.2.1 writes them (a unique document's "
+            "row leaves the key out, a duplicate's span ends at its key's length in bytes, n-gram scores "
+            "unrounded); unset: every row has the key, spans cover the text (docs/dedup.md)"
+        ),
+    ] = None
 
 
-def key_spec(section: DedupeSection) -> KeySpec:
+def key_spec(section: DedupeSection, dolma_compat: bool = False) -> KeySpec:
     """Refuse configs that cannot produce output, saying why; else the key settings."""
     docs, paras = section.documents, section.paragraphs
     if docs is not None and paras is not None:
@@ -124,6 +141,7 @@ def key_spec(section: DedupeSection) -> KeySpec:
             stride=ngram.stride,
             overlap_threshold=ngram.overlap_threshold,
             skip_short_paragraphs=ngram.skip_short_paragraphs,
+            dolma_ngram_starts=dolma_compat,
             **common,
         )
     raise ConfigError(
@@ -153,18 +171,27 @@ def dedupe_name(config: Config, fallback: str | None) -> str:
     return layout.check_name(name, "dedupe.name")
 
 
-def plan_exact(config: Config) -> ExactRun:
-    spec = key_spec(config.dedupe)
+def plan_exact(config: Config, task_memory: int) -> ExactRun:
+    """Validate the dedupe and filter settings and the filter file itself (its manifest only: the driver
+    never loads filter bits) against ``task_memory``, the bytes one task may hold."""
+    if config.compat not in (None, "dolma-1.2"):
+        raise ConfigError(f"compat: {config.compat!r} is not known; use dolma-1.2 or leave it unset")
+    spec = key_spec(config.dedupe, config.compat == "dolma-1.2")
     if config.bloom_filter is None:
         raise ConfigError("bloom_filter: required for exact dedup (file, and size_in_bytes or estimated_doc_count)")
     bloom = config.bloom_filter
-    if not bloom.read_only and bloom.size_in_bytes <= 0:
-        if bloom.estimated_doc_count <= 0 or not 0 < bloom.desired_false_positive_rate < 1:
-            if not io.exists(bloom.file):
-                raise ConfigError(
-                    "bloom_filter: give size_in_bytes, or estimated_doc_count with desired_false_positive_rate "
-                    "in (0, 1), to size a new filter"
-                )
+    if bloom.partitions < 0:
+        raise ConfigError("bloom_filter.partitions: must be >= 0 (0: chosen from the filter size)")
+    manifest, partitions, bits, hashes, sized_for = plan_filter(
+        bloom.file,
+        spec,
+        bloom.read_only,
+        bloom.partitions,
+        bloom.size_in_bytes,
+        bloom.estimated_doc_count,
+        bloom.desired_false_positive_rate,
+    )
+    check_task_memory(bits // 8, task_memory, partitions)
     name = dedupe_name(config, spec.attribute_name)
     paths = input_paths(config)
     check_key_selects(spec, paths[0])
@@ -175,37 +202,19 @@ def plan_exact(config: Config) -> ExactRun:
         bloom_file=bloom.file,
         read_only=bloom.read_only,
         work_dir=config.work_dir.output or bloom.file + ".work",
-        size_in_bytes=bloom.size_in_bytes,
-        estimated_doc_count=bloom.estimated_doc_count,
-        desired_false_positive_rate=bloom.desired_false_positive_rate,
-        skip_bad_lines=config.skip_bad_lines,
+        manifest=manifest,
+        partitions=partitions,
+        bits_per_partition=bits,
+        num_hashes=hashes,
+        sized_for=sized_for,
         overwrite=config.execution().overwrite,
-    )
-
-
-def _exact_outcome(outcome: ExactOutcome, seconds: float) -> Outcome:
-    lines = []
-    if outcome.bloom:
-        info = outcome.bloom
-        lines.append(
-            f"bloom filter {info['file']}: {info['size_in_bytes']:,} bytes, {info['num_hashes']} hashes, "
-            f"{info['keys_inserted']:,} keys from {info['shards']} shard(s)"
-        )
-    return Outcome(
-        title="dolma dedupe",
-        headline=f"{outcome.attributes_written} attribute file(s) written, {outcome.attributes_kept} kept (exist); "
-        f"{outcome.shards_inserted} shard(s) inserted into the filter, "
-        f"{outcome.shards_already_in_filter} already in it",
-        counters=dict(outcome.counters),
-        lines=lines,
-        notes=list(outcome.notes),
-        seconds=seconds,
+        skip_bad_lines=config.skip_bad_lines,
+        dolma_shape=config.compat == "dolma-1.2",
+        sizing=[bloom.size_in_bytes, bloom.estimated_doc_count, bloom.desired_false_positive_rate, partitions],
     )
 
 
 def main(config: Config) -> int:
-    import time
-
     _check_compat(config)
     if config.minhash is not None:
         if config.dedupe.documents is not None or config.dedupe.paragraphs is not None:
@@ -222,13 +231,12 @@ def main(config: Config) -> int:
         executor = make_executor(execution)
         print_outcome(run_minhash(mrun, executor), executor)
         return 0
-    run = plan_exact(config)
+    execution = config.execution()
+    run = plan_exact(config, execution.task_memory)
     if config.dryrun:
         for path, out in zip(run.documents, run.attribute_paths, strict=True):
             print(f"{path} -> {out}")
         return 0
-    started = time.monotonic()
-    executor = make_executor(config.execution())
-    outcome = run_exact(run, executor)
-    print_outcome(_exact_outcome(outcome, time.monotonic() - started), executor)
+    executor = make_executor(execution)
+    print_outcome(run_exact(run, executor), executor)
     return 0

@@ -8,16 +8,17 @@ inserting each key one at a time in batch order would give: a key is a duplicate
 before it, whether by earlier batches or by earlier keys of the same batch. That is what makes exact dedup
 keep the first occurrence in input order while the hashing itself runs in parallel.
 
-The file format is self-describing: ``MAGIC``, an 8-byte little-endian header length, a JSON header (sizes,
-hash scheme, the dedupe settings the keys were made with, and which shards were inserted), then the bit
-array as little-endian 64-bit words.
+A persisted filter is split into partitions (:func:`partition_of`), each its own bit file: ``MAGIC``, an
+8-byte little-endian header length, a JSON header (sizes, hash scheme, the keys it holds), then the bit array
+as little-endian 64-bit words. A JSON :class:`Manifest` ties the parts together with the dedupe settings the
+keys were made with and which shards were inserted. The first format was one bit file whose header held
+those too; it reads as a one-partition manifest.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,15 +32,27 @@ from dolma.errors import ConfigError, InputError
 MAGIC = b"DLMABLM1"
 FORMAT = "dolma-toolkit-bloom"
 VERSION = 1
+"""Version of a bit file: the filter's bits behind a JSON header (a whole filter in format 1, one
+partition's part now)."""
+MANIFEST_VERSION = 2
 HASH_SCHEME = "xxh3_64(seed=0) -> enhanced double hashing, h2 = splitmix64(h1) | 1, fastrange32 below 2**32 bits"
 MAX_HASHES = 32
 RATE_SIZED_MAX_HASHES = 8
 BATCH = 8192
+MIN_RATE_SIZED_BYTES = 1 << 20
+MIN_PARTITIONS = 16
+PART_TARGET_BYTES = 256 << 20
+DECIDE_WORKING_BYTES = 256 << 20
+PARTITION_SCHEME = "fmix64(h ^ 0x2545F4914F6CDD1D) >> 32, times partitions >> 32"
+WRITE_CHUNK = 64 << 20
 
 _U64 = np.uint64
 _SPLITMIX_C1 = _U64(0xBF58476D1CE4E5B9)
 _SPLITMIX_C2 = _U64(0x94D049BB133111EB)
 _GOLDEN = _U64(0x9E3779B97F4A7C15)
+_PARTITION_SALT = _U64(0x2545F4914F6CDD1D)
+_FMIX_C1 = _U64(0xFF51AFD7ED558CCD)
+_FMIX_C2 = _U64(0xC4CEB9FE1A85EC53)
 
 
 def hash_keys(keys: Iterable[bytes], count: int = -1) -> np.ndarray:
@@ -198,36 +211,42 @@ class BloomFilter:
     # ------------------------------------------------------------------------------------------ files
 
     def save(self, path: str) -> None:
-        """Write atomically (local or ``s3://``); the file appears only when complete."""
+        """Write atomically (local or ``s3://``); the file appears only when complete. The bits are written
+        from the array itself, so saving needs no second copy of the filter in memory."""
         header = dict(self.header)
         header.update(format=FORMAT, version=VERSION, num_bits=self.num_bits, num_hashes=self.num_hashes)
         header["hash"] = HASH_SCHEME
         blob = json.dumps(header, sort_keys=True).encode()
         blob += b" " * (-len(blob) % 8)
         words = self.words.astype("<u8", copy=False)
-        with io.atomic_write(path) as out:
+        with io.atomic_write_stored(path) as out:
             out.write(MAGIC + len(blob).to_bytes(8, "little") + blob)
-            out.write(words.tobytes())
+            view = memoryview(words.data).cast("B")
+            for start in range(0, len(view), WRITE_CHUNK):
+                out.write(view[start : start + WRITE_CHUNK])
 
     @classmethod
     def load(cls, path: str) -> BloomFilter:
-        if not io.is_s3(path) and not io.compression_of(path):
-            return cls._load_local(path)
-        data = io.read_bytes(path)
-        header, start = _parse_header(path, data[:16], lambda n: data[16 : 16 + n])
-        words = np.frombuffer(data, dtype="<u8", offset=start).astype(_U64)
-        return cls._checked(path, header, words)
-
-    @classmethod
-    def _load_local(cls, path: str) -> BloomFilter:
-        try:
-            with open(path, "rb") as fh:
-                head = fh.read(16)
-                header, start = _parse_header(path, head, fh.read)
-        except FileNotFoundError:
-            raise InputError(f"{path}: no such Bloom filter file") from None
-        words = np.fromfile(path, dtype="<u8", offset=start).astype(_U64, copy=False)
-        return cls._checked(path, header, words)
+        """Read a filter file into one array of its size: locally with ``np.fromfile``, on S3 by ranged
+        reads straight into that array (no second copy of the bits in memory)."""
+        if io.compression_of(path):  # a compressed v1 file (the first format wrote by extension)
+            data = io.read_bytes(path)
+            header, start = _parse_header(path, data[:16], lambda n: data[16 : 16 + n])
+            return cls._checked(path, header, np.frombuffer(data, dtype="<u8", offset=start).astype(_U64))
+        header, start = read_header(path)
+        num_bits = int(header.get("num_bits", -1))
+        if num_bits < 0 or num_bits % 64:
+            raise InputError(f"{path}: Bloom filter header does not give a bit count")
+        if io.is_s3(path):
+            words = np.empty(num_bits // 64, dtype="<u8")
+            view = memoryview(words.data).cast("B")
+            for offset in range(0, len(view), WRITE_CHUNK):
+                view[offset : offset + WRITE_CHUNK] = io.read_range(
+                    path, start + offset, min(WRITE_CHUNK, len(view) - offset)
+                )
+        else:
+            words = np.fromfile(path, dtype="<u8", offset=start)
+        return cls._checked(path, header, words.astype(_U64, copy=False))
 
     @classmethod
     def _checked(cls, path: str, header: dict[str, Any], words: np.ndarray) -> BloomFilter:
@@ -235,6 +254,12 @@ class BloomFilter:
         if header.get("hash") != HASH_SCHEME or len(words) * 64 != num_bits:
             raise InputError(f"{path}: Bloom filter header does not match its data or this toolkit's hashing")
         return cls(num_bits=num_bits, num_hashes=num_hashes, words=words, header=header)
+
+
+def read_header(path: str) -> tuple[dict[str, Any], int]:
+    """The JSON header of a filter file and where its bits start, from two small reads (never the bits)."""
+    head = io.read_range(path, 0, 16)
+    return _parse_header(path, head, lambda n: io.read_range(path, 16, n))
 
 
 def _parse_header(path: str, head: bytes, read: Any) -> tuple[dict[str, Any], int]:
@@ -256,7 +281,9 @@ def _parse_header(path: str, head: bytes, read: Any) -> tuple[dict[str, Any], in
 def plan_size(size_in_bytes: int, estimated_doc_count: int, rate: float, key_count: int) -> tuple[int, int]:
     """``(num_bits, num_hashes)`` from dolma's keys: ``size_in_bytes`` (hashes chosen for
     ``estimated_doc_count``, or for the keys this run will insert when that is unset), else the smallest
-    filter for ``estimated_doc_count`` keys at ``desired_false_positive_rate``."""
+    filter for ``estimated_doc_count`` keys at ``desired_false_positive_rate``, but never under
+    ``MIN_RATE_SIZED_BYTES`` (allenai/dolma's floor: its sizing starts at 1 MiB, so an underestimated key
+    count, common in its own configs, does not make a filter that marks unique text as duplicate)."""
     if size_in_bytes > 0:
         bits = max(64, size_in_bytes * 8 // 64 * 64)
         return bits, optimal_hashes(bits, estimated_doc_count or max(key_count, 1))
@@ -264,16 +291,165 @@ def plan_size(size_in_bytes: int, estimated_doc_count: int, rate: float, key_cou
         raise ConfigError(
             "bloom_filter: give size_in_bytes, or estimated_doc_count with desired_false_positive_rate in (0, 1)"
         )
-    return size_for(estimated_doc_count, rate)
+    bits, k = size_for(estimated_doc_count, rate)
+    return max(bits, MIN_RATE_SIZED_BYTES * 8), k
 
 
-def memory_check(num_bits: int) -> None:
-    """Refuse a filter larger than 90% of this machine's memory before allocating it."""
-    if not hasattr(os, "sysconf"):
-        return
-    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    if num_bits // 8 > 0.9 * total:
+def default_partitions(num_bits: int) -> int:
+    """Partitions of a new filter when the config does not say: at least ``MIN_PARTITIONS`` (so the decide
+    stage has work for a cluster), and parts of at most ``PART_TARGET_BYTES``. It depends on the filter
+    size only, never on the workers, so the same config always gives the same files."""
+    return max(MIN_PARTITIONS, -(-num_bits // 8 // PART_TARGET_BYTES))
+
+
+def partition_of(hashes: np.ndarray, partitions: int) -> np.ndarray:
+    """Each key's partition (``uint32``): Lemire's multiply-shift of the high half of a second mix of the key
+    hash (murmur3's finalizer of ``h ^ PARTITION_SALT``), so a partition's keys still spread evenly over
+    the bit positions, which come from ``h`` and ``splitmix64(h)``."""
+    if partitions == 1:
+        return np.zeros(len(hashes), dtype=np.uint32)
+    with np.errstate(over="ignore"):
+        z = np.asarray(hashes, dtype=_U64) ^ _PARTITION_SALT
+        z = (z ^ (z >> _U64(33))) * _FMIX_C1
+        z = (z ^ (z >> _U64(33))) * _FMIX_C2
+        z ^= z >> _U64(33)
+    return (((z >> _U64(32)) * _U64(partitions)) >> _U64(32)).astype(np.uint32)
+
+
+def check_task_memory(part_bytes: int, task_memory: int, partitions: int) -> None:
+    """Refuse, before any work, a filter part that would not fit one task's memory budget with the decide
+    stage's working memory (``DECIDE_WORKING_BYTES``: the interpreter, a shard's key slice, the flags)."""
+    need = part_bytes + DECIDE_WORKING_BYTES
+    if need > task_memory:
         raise ConfigError(
-            f"bloom_filter: {num_bits // 8 / 2**30:.1f} GiB filter exceeds 90% of this machine's memory "
-            f"({total / 2**30:.1f} GiB)"
+            f"bloom_filter: each of the {partitions} filter part(s) is {part_bytes / 2**20:,.0f} MiB; with "
+            f"{DECIDE_WORKING_BYTES >> 20} MiB of working memory a decide task needs {need / 2**20:,.0f} MiB, "
+            f"more than task_memory_mb ({task_memory >> 20}). Raise bloom_filter.partitions (a new filter) "
+            "or task_memory_mb"
         )
+
+
+# --------------------------------------------------------------------------------------- the manifest
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a persisted filter holds, read from ``bloom_filter.file``: the partitioning, the settings its
+    keys were made with, the shards inserted (path -> size), and where each partition's bits are.
+
+    Format 2 is a JSON document (this class); the bits of partition ``p`` are the bit file ``parts[p]``,
+    written next to it. A format-1 file (one bit file with the same header fields, written before filters
+    were partitioned) reads as a one-partition manifest whose only part is the file itself."""
+
+    path: str
+    partitions: int
+    bits_per_partition: int
+    num_hashes: int
+    keys: dict[str, Any]
+    shards: dict[str, int]
+    keys_inserted: int
+    partition_keys: tuple[int, ...]
+    sized_for: int
+    parts: tuple[str, ...]
+    token: str
+    """A digest of the manifest's bytes: which state of the filter a run started from."""
+
+    @property
+    def part_bytes(self) -> int:
+        return self.bits_per_partition // 8
+
+    def expected_false_positive_rate(self) -> float:
+        """For a key never inserted: the mean over partitions of each part's rate at its own key count."""
+        rates = (false_positive_rate(self.bits_per_partition, n, self.num_hashes) for n in self.partition_keys)
+        return sum(rates) / self.partitions
+
+    def to_json(self) -> bytes:
+        base = _directory(self.path)
+        doc = {
+            "format": FORMAT,
+            "version": MANIFEST_VERSION,
+            "hash": HASH_SCHEME,
+            "partition_scheme": PARTITION_SCHEME,
+            "partitions": self.partitions,
+            "bits_per_partition": self.bits_per_partition,
+            "num_hashes": self.num_hashes,
+            "keys": self.keys,
+            "sized_for": self.sized_for,
+            "keys_inserted": self.keys_inserted,
+            "partition_keys": list(self.partition_keys),
+            "shards": self.shards,
+            "parts": [part[len(base) :] if part.startswith(base) else part for part in self.parts],
+        }
+        return json.dumps(doc, sort_keys=True, indent=1).encode() + b"\n"
+
+
+def _directory(path: str) -> str:
+    return path[: path.rfind("/") + 1]
+
+
+def read_manifest(path: str) -> Manifest:
+    """The manifest at ``path`` (format 2), or a format-1 filter file read as one partition."""
+    head = io.read_range(path, 0, min(16, io.size(path)))
+    if head[:8] == MAGIC and not io.compression_of(path):
+        header, _ = read_header(path)
+        return _v1_manifest(path, header)
+    if io.compression_of(path) and not head.startswith(b"{"):  # a compressed format-1 file
+        return _v1_manifest(path, BloomFilter.load(path).header)
+    if not head.startswith(b"{"):
+        raise InputError(
+            f"{path}: not a Bloom filter written by this toolkit (allenai/dolma's Rust filter files use other "
+            "hash functions and cannot be reused)"
+        )
+    try:
+        doc = json.loads(b"".join(io.iter_stored_chunks(path)))
+    except ValueError as exc:
+        raise InputError(f"{path}: corrupt Bloom filter manifest: {exc}") from None
+    if doc.get("format") != FORMAT or doc.get("version") != MANIFEST_VERSION:
+        raise InputError(f"{path}: unsupported Bloom filter format {doc.get('format')} v{doc.get('version')}")
+    if doc.get("hash") != HASH_SCHEME or doc.get("partition_scheme") != PARTITION_SCHEME:
+        raise InputError(f"{path}: Bloom filter made with other hashing than this toolkit's")
+    base = _directory(path)
+    parts = tuple(p if io.is_s3(p) or p.startswith("/") else base + p for p in doc["parts"])
+    if len(parts) != doc["partitions"] or len(doc["partition_keys"]) != doc["partitions"]:
+        raise InputError(f"{path}: Bloom filter manifest lists {len(parts)} parts for {doc['partitions']} partitions")
+    return Manifest(
+        path=path,
+        partitions=int(doc["partitions"]),
+        bits_per_partition=int(doc["bits_per_partition"]),
+        num_hashes=int(doc["num_hashes"]),
+        keys=doc["keys"],
+        shards={str(k): int(v) for k, v in doc["shards"].items()},
+        keys_inserted=int(doc["keys_inserted"]),
+        partition_keys=tuple(int(n) for n in doc["partition_keys"]),
+        sized_for=int(doc["sized_for"]),
+        parts=parts,
+        token=xxhash.xxh3_64_hexdigest(json.dumps(doc, sort_keys=True).encode()),
+    )
+
+
+def _v1_manifest(path: str, header: dict[str, Any]) -> Manifest:
+    inserted = int(header.get("keys_inserted", 0))
+    return Manifest(
+        path=path,
+        partitions=1,
+        bits_per_partition=int(header["num_bits"]),
+        num_hashes=int(header["num_hashes"]),
+        keys=header.get("keys", {}),
+        shards={str(k): int(v) for k, v in header.get("shards", {}).items()},
+        keys_inserted=inserted,
+        partition_keys=(inserted,),
+        sized_for=0,
+        parts=(path,),
+        token=xxhash.xxh3_64_hexdigest(json.dumps(header, sort_keys=True).encode()),
+    )
+
+
+def write_manifest(manifest: Manifest) -> None:
+    """Atomically: a reader sees the previous filter or this one, never a mix."""
+    io.write_stored(manifest.path, manifest.to_json())
+
+
+def part_path(manifest_path: str, run: str, partition: int) -> str:
+    """Where a run writes partition ``partition``'s bits: named by the run, so a part in use is never
+    overwritten; the manifest written at the end of the run points at them."""
+    return f"{manifest_path}.parts/{run}-{partition:05d}.bits"

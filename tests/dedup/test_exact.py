@@ -8,7 +8,8 @@ import random
 import numpy as np
 import pytest
 
-from dolma.dedup.exact import WORDS, KeySpec, ShardKeys, compile_path, load_arrays, save_arrays, select, unit_spans
+from dolma.dedup.array_files import load_arrays, save_arrays
+from dolma.dedup.exact_keys import WORDS, KeySpec, ShardKeys, compile_path, select, unit_spans
 from dolma.errors import ConfigError
 
 
