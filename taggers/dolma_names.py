@@ -28,7 +28,9 @@ import regex
 
 from dolma import Document, Span, Tagger, TaggerParams, paragraph_bounds, tagger
 from taggers.c4 import C4, TERMINAL_PUNCTUATION, BadWordFinder, load_bad_words
+from taggers.classifiers import model_labels
 from taggers.gopher import BULLETS, NGRAM_ATTRIBUTES, GopherQuality, GopherRepetition
+from taggers.language import load_language_model
 from taggers.sampling import RandomNumber
 from taggers.text import analyse
 
@@ -49,6 +51,10 @@ _MAPPED = {
     "pii_regex_v2": "dolma's regex PII (pii is the fixed one)",
     "pii_regex_with_counts_v2": "dolma's regex PII (pii is the fixed one)",
     "pii_regex_with_counts_fast_v2": "dolma's regex PII (pii is the fixed one)",
+    "ft_lang_id_en_doc_v2": "language (bundled lid.176.ftz)",
+    "ft_lang_id_en_only_v2": "language (bundled lid.176.ftz)",
+    "ft_lang_id_en_paragraph_v2": "language (bundled lid.176.ftz)",
+    "ft_lang_id_en_paragraph_with_doc_score_v2": "language (bundled lid.176.ftz)",
 }
 _UNMAPPED = (
     "allowlist_wikidata_cleaned_v1 allowlist_wikidata_v1 blocklist_firebog_ads_v1 blocklist_firebog_crypto_v1 "
@@ -61,8 +67,8 @@ _UNMAPPED = (
     "cld3_en_paragraph_with_doc_score_v2 code_composition code_copyright_comments_v1 code_redpajama_taggers_v1 "
     "code_secrets_v1 code_starcoder_taggers_v1 code_starcoder_taggers_v2 dclm-oh-eli5 dolma17-quality "
     "dolma_v1_tokenizer dolma_v2_tokenizer domain_blocklist_phishing_v1 domain_blocklist_utp_v1 ft_lang_id_1e2 "
-    "ft_lang_id_doc_v1 ft_lang_id_en_doc_v2 ft_lang_id_en_only_v2 ft_lang_id_en_paragraph_v2 "
-    "ft_lang_id_en_paragraph_with_doc_score_v2 ft_lang_id_paragraph_v1 jigsaw_hatespeech_document_v2 "
+    "ft_lang_id_doc_v1 "
+    "ft_lang_id_paragraph_v1 jigsaw_hatespeech_document_v2 "
     "jigsaw_hatespeech_sentence_v2 jigsaw_nsfw_document_v1 jigsaw_nsfw_sencence_v2 langdetect_doc_en_v1 "
     "langdetect_doc_v1 langdetect_en_paragraph_v1 langdetect_paragraph_v1 lingua_1e2 lingua_doc_en_v1 lingua_doc_v1 "
     "lingua_en_only_v1 lingua_en_par_v1 lingua_par_v1 link_blocklist_phishing_v1 not_alphanum_paragraph_v1 "
@@ -458,3 +464,75 @@ class PiiRegexWithCountsFastV2(_PiiRegex):
         out["doc_count"] = _whole(text, count)
         out["doc_frac"] = _whole(text, covered / len(text) if text else -1.0)
         return out
+
+
+# ---------------------------------------------------------------------------------------------- language
+
+
+class _EnglishDolma(Tagger):
+    """dolma's fastText English taggers over the bundled lid.176.ftz (dolma downloads lid.176.bin, whose
+    probabilities differ from the compressed model's in the later decimals): the text is lower-cased, its
+    newlines made spaces and stripped, as dolma does, and ``en`` is the English probability."""
+
+    paragraphs = False
+    negative = True
+    doc_score = False
+
+    def __init__(self, params: Any) -> None:
+        super().__init__(params)
+        self.model = load_language_model(None)
+        self.english = model_labels(self.model).index("en")
+
+    def _english(self, texts: list[str]) -> list[float]:
+        if not texts:
+            return []
+        cleaned = [t.lower().replace("\n", " ").strip() for t in texts]
+        return [float(p) for p in self.model.predict(cleaned, k=-1).probabilities[:, self.english]]
+
+    def predict(self, doc: Document) -> Result:
+        return self.predict_batch([doc])[0]
+
+    def predict_batch(self, docs: Sequence[Document]) -> list[Result]:
+        units = [_dolma_paragraphs(d.text) if self.paragraphs else [(0, len(d.text))] for d in docs]
+        scores = iter(self._english([d.text[s:e] for d, bounds in zip(docs, units, strict=True) for s, e in bounds]))
+        out = []
+        for doc, bounds in zip(docs, units, strict=True):
+            spans = [(s, e, next(scores)) for s, e in bounds]
+            row: Result = {"en": spans} if spans else {}
+            if self.negative and spans:
+                row["not_en"] = [(s, e, 1.0 - p) for s, e, p in spans]
+            if self.doc_score:
+                size = len(doc.text)
+                english = sum((e - s) * p for s, e, p in spans) / size if size else 0.0
+                row["doc_en"] = [(0, size, english)]
+                row["doc_not_en"] = [(0, size, 1.0 - english if size else 0.0)]
+            out.append(row)
+        return out
+
+
+@tagger("ft_lang_id_en_doc_v2")
+class FtLangIdEnDocV2(_EnglishDolma):
+    """allenai/dolma's ft_lang_id_en_doc_v2 (our language): ``en`` and ``not_en`` of the whole text."""
+
+
+@tagger("ft_lang_id_en_only_v2")
+class FtLangIdEnOnlyV2(_EnglishDolma):
+    """allenai/dolma's ft_lang_id_en_only_v2 (our language): ``en`` of the whole text."""
+
+    negative = False
+
+
+@tagger("ft_lang_id_en_paragraph_v2")
+class FtLangIdEnParagraphV2(_EnglishDolma):
+    """allenai/dolma's ft_lang_id_en_paragraph_v2 (our language): ``en`` and ``not_en`` per non-blank line."""
+
+    paragraphs = True
+
+
+@tagger("ft_lang_id_en_paragraph_with_doc_score_v2")
+class FtLangIdEnParagraphWithDocScoreV2(_EnglishDolma):
+    """allenai/dolma's ft_lang_id_en_paragraph_with_doc_score_v2 (our language): per line ``en``/``not_en``,
+    and ``doc_en``, the lines' English probability weighted by their length (``doc_not_en`` = 1 - it)."""
+
+    paragraphs = True
+    doc_score = True

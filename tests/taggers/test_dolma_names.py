@@ -146,3 +146,17 @@ def test_a_plugin_written_for_dolma_runs_unchanged(tmp_path):
     assert rows[1]["exp__new_random_number__random_value"] == [[0, 9, round(rng.random(), 5)]]
     assert rows[0]["exp__source_tagger__has_meta"] == [[0, 1, 7.0]] and rows[0]["exp__source_tagger__never"] == []
     assert "exp__source_tagger__has_meta" not in rows[1]
+
+
+def test_fasttext_english_names_write_dolmas_keys():
+    english = "The committee met on Tuesday to discuss the budget for the next year."
+    text = f"{english}\nLe comité s'est réuni mardi pour discuter du budget de l'année prochaine."
+    doc = predict("ft_lang_id_en_doc_v2", english)
+    assert set(doc) == {"en", "not_en"} and doc["en"][0][2] > 0.8
+    assert abs(doc["not_en"][0][2] - (1 - doc["en"][0][2])) < 1e-12
+    assert set(predict("ft_lang_id_en_only_v2", english)) == {"en"}
+    lines = predict("ft_lang_id_en_paragraph_with_doc_score_v2", text)
+    (s1, e1, p1), (s2, e2, p2) = lines["en"]
+    assert (s1, e2) == (0, len(text)) and p1 > 0.8 > 0.2 > p2
+    assert abs(lines["doc_en"][0][2] - ((e1 - s1) * p1 + (e2 - s2) * p2) / len(text)) < 1e-12
+    assert set(predict("ft_lang_id_en_paragraph_v2", text)) == {"en", "not_en"}
