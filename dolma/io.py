@@ -261,12 +261,12 @@ def read_range(path: str, start: int, length: int) -> bytes:
         else:
             with open(path, "rb", buffering=0) as fh:
                 data = os.pread(fh.fileno(), length, start)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except Exception as exc:  # botocore raises many types for unreadable objects and ranges
-        if "NoSuchKey" in str(exc) or "404" in str(exc):
-            raise InputError(f"{path}: no such file") from None
-        raise InputError(f"{path}: cannot read bytes {start}-{start + length - 1}: {exc}") from exc
+    except OSError as exc:
+        if is_s3(path) or is_remote_failure(exc):
+            raise remote_error(exc, path) from None
+        raise storage_error(exc, path) from None
+    except Exception as exc:  # botocore's errors for unreadable objects and ranges
+        raise remote_error(exc, path) from None
     if len(data) != length:
         raise InputError(f"{path}: truncated: wanted bytes {start}-{start + length - 1}, file ends before")
     return bytes(data)

@@ -31,7 +31,6 @@ never from the worker count, so the files are the same whatever runs them.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -365,7 +364,7 @@ def run_exact(run: ExactRun, executor: Executor) -> Outcome:
     if new and not run.read_only:
         manifest = _commit(run, run_id, new, sizes, num_hashes, sized_for)
     if staged:
-        _remove_tree(stage_dir)
+        io.remove_tree(stage_dir)
     if manifest is not None and manifest.sized_for and manifest.keys_inserted > manifest.sized_for:
         notes.append(_overfull_warning(manifest))
     written = summary.tasks_run
@@ -459,14 +458,6 @@ def _commit(
         if old not in parts and old != run.bloom_file:
             io.remove(old)
     return manifest
-
-
-def _remove_tree(prefix: str) -> None:
-    if io.is_s3(prefix):
-        for path in list(io.list_files(prefix.rstrip("/") + "/")):
-            io.remove(path)
-    else:
-        shutil.rmtree(prefix, ignore_errors=True)
 
 
 def _overfull_warning(manifest: Manifest) -> str:

@@ -106,7 +106,7 @@ def test_ray_executor_matches_local(tmp_path, ray_local):
         root.mkdir()
         docs = corpus(root)
         assert main(["dedupe", "-c", config(root, docs), "--executor", executor, "--processes", "2"]) == 0
-        results.append(attributes(root))
+        results.append((attributes(root), filter_state(root)))
     assert results[0] == results[1]
 
 
