@@ -126,6 +126,15 @@ def _describe(exc: Exception) -> str:
     return f"invalid JSON: {msg}"
 
 
+def _lines_of(block: bytes) -> list[Any]:
+    """The lines of a block, the empty piece after its final newline included. One long line (a block of its
+    own, see ``io.iter_line_blocks``) is decoded in place through a memoryview rather than copied by split:
+    a 100 MB document then costs its bytes once, not twice."""
+    if len(block) > io.READ_CHUNK and block.find(b"\n") == len(block) - 1 and not block.isspace():
+        return [memoryview(block)[:-1], b""]
+    return block.split(b"\n")
+
+
 def iter_decoded(
     path: str,
     decoder: msgspec.json.Decoder[Any],
@@ -137,9 +146,9 @@ def iter_decoded(
     which case it is counted there and skipped."""
     lineno = 0
     for block in io.iter_line_blocks(path):
-        for line in block.split(b"\n"):
+        for line in _lines_of(block):
             lineno += 1
-            if not line or line.isspace():
+            if not line or (type(line) is bytes and line.isspace()):  # a long line's memoryview is not blank
                 continue
             try:
                 row = decoder.decode(line)

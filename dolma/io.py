@@ -222,8 +222,12 @@ BOM = b"\xef\xbb\xbf"
 
 def iter_line_blocks(path: str) -> Iterator[bytes]:
     """Yield blocks of whole lines (each block ends with a newline, except possibly the last). A UTF-8 byte
-    order mark at the start of the file (editors on Windows write one) is dropped: it is not part of the JSON."""
-    rest = b""
+    order mark at the start of the file (editors on Windows write one) is dropped: it is not part of the JSON.
+
+    A line longer than a chunk is gathered as a list of pieces joined once (appending to one bytes object
+    copied it at every chunk: quadratic time, and twice its size in memory) and yielded as a block of its
+    own, so that readers can decode it without splitting (another copy)."""
+    pieces: list[bytes] = []
     chunks = iter_chunks(path)
     first = next(chunks, b"")
     while len(first) < len(BOM) and BOM.startswith(first):  # a BOM split across chunks
@@ -235,10 +239,22 @@ def iter_line_blocks(path: str) -> Iterator[bytes]:
     for chunk in chunks:
         cut = chunk.rfind(b"\n")
         if cut < 0:
-            rest += chunk
+            pieces.append(chunk)
             continue
-        yield rest + chunk[: cut + 1]
-        rest = chunk[cut + 1 :]
+        if len(pieces) > 1:  # a long line: alone, so a reader can decode it in place
+            first_end = chunk.find(b"\n") + 1
+            pieces.append(chunk[:first_end])
+            long_line = b"".join(pieces)
+            pieces.clear()
+            yield long_line
+            del long_line
+            if first_end <= cut:
+                yield chunk[first_end : cut + 1]
+        else:
+            yield b"".join([*pieces, chunk[: cut + 1]])
+            pieces.clear()
+        pieces.append(chunk[cut + 1 :])
+    rest = b"".join(pieces)
     if rest:
         yield rest
 

@@ -160,3 +160,32 @@ def test_tag_start_aborts_incomplete_multipart_uploads_of_its_destination_only(s
     left = {u["UploadId"] for u in client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])}
     assert ours not in left
     assert other in left
+
+
+def _dedupe_args(root, part: str) -> list[str]:
+    return ["dedupe", "--documents", f"{root}/{part}/documents/*.gz", "--dedupe.name", "dup",
+            "--dedupe.paragraphs.attribute_name", "dup", "--bloom_filter.file", f"{root}/shared-bloom.bin",
+            "--bloom_filter.size_in_bytes", "65536"]  # fmt: skip
+
+
+def test_a_second_dedupe_into_the_same_bloom_filter_stops_at_once(tmp_path, capsys):
+    for part in ("a", "b"):
+        write_docs(f"{tmp_path}/{part}/documents/0.jsonl.gz", make_docs(10, prefix=part))
+    with locks.hold([locks.for_file(f"{tmp_path}/shared-bloom.bin")], "dolma dedupe"):
+        assert main(_dedupe_args(tmp_path, "b")) == 2
+    line = capsys.readouterr().err.strip()
+    assert "\n" not in line and f"{tmp_path} is locked by another run: `dolma dedupe`, pid {os.getpid()}" in line
+    assert not os.path.exists(f"{tmp_path}/b/attributes/dup/0.jsonl.gz")
+    assert main(_dedupe_args(tmp_path, "a")) == 0  # released: both runs go through, one after the other
+    assert main(_dedupe_args(tmp_path, "b")) == 0
+
+
+def test_a_second_mix_into_the_same_output_stops_at_once(tmp_path, capsys):
+    write_docs(f"{tmp_path}/documents/0.jsonl.gz", make_docs(10))
+    config = tmp_path / "mix.json"
+    stream = {"name": "s", "documents": [f"{tmp_path}/documents/*.gz"], "output": {"path": f"{tmp_path}/out"}}
+    config.write_text(json.dumps({"streams": [stream]}))
+    with locks.hold([locks.for_directory(f"{tmp_path}/out")], "dolma mix"):
+        assert main(["mix", "-c", str(config)]) == 2
+    assert f"{tmp_path}/out is locked by another run: `dolma mix`" in capsys.readouterr().err
+    assert main(["mix", "-c", str(config)]) == 0

@@ -68,3 +68,21 @@ def test_first_run_claims_the_directory_before_writing_outputs(tmp_path):
     with pytest.raises(StaleOutputError):
         with provenance.recorded({destination: {**settings, "taggers": [["b", {}]]}}, overwrite=False):
             pass
+
+
+def test_dedupe_rerun_with_other_settings_refuses_instead_of_skipping(corpus, capsys):
+    base = ["dedupe", "--documents", f"{corpus}/documents/*.gz", "--dedupe.name", "dd",
+            "--dedupe.paragraphs.attribute_name", "dup", "--bloom_filter.size_in_bytes", "65536"]  # fmt: skip
+    assert main([*base, "--bloom_filter.file", f"{corpus}/one.bin"]) == 0
+    capsys.readouterr()
+    assert main([*base, "--bloom_filter.file", f"{corpus}/two.bin", "--dedupe.min_words", "3"]) == 2
+    err = capsys.readouterr().err
+    assert f"{corpus}/attributes/dd: its outputs were made by another config (" in err and "min_words" in err
+
+
+def test_minhash_rerun_with_another_seed_refuses(corpus, capsys):
+    base = ["dedupe", "--documents", f"{corpus}/documents/*.gz", "--dedupe.name", "near", "--processes", "1"]
+    assert main([*base, "--minhash.seed", "1"]) == 0
+    capsys.readouterr()
+    assert main([*base, "--minhash.seed", "2"]) == 2
+    assert "minhash" in capsys.readouterr().err

@@ -4,12 +4,15 @@ clustering with MinHash LSH (our ``minhash`` section). Both write attribute file
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from msgspec import Meta
 
-from dolma import io, layout
-from dolma.config import Strict
+from dolma import io, layout, locks, provenance
+from dolma.config import Strict, to_dict
 from dolma.dedup.bloom import check_task_memory
 from dolma.dedup.exact import ExactRun, plan_filter, run_exact
 from dolma.dedup.exact_keys import KeySpec, check_key_selects, compile_path
@@ -214,6 +217,19 @@ def plan_exact(config: Config, task_memory: int) -> ExactRun:
     )
 
 
+@contextmanager
+def _claimed(
+    documents: list[str], name: str, settings: dict[str, Any], files: list[str], overwrite: bool
+) -> Iterator[None]:
+    """Lock the attribute directories (and the Bloom filter: two runs into one filter lose updates), then
+    check each directory's config record (see ``dolma.provenance``)."""
+    roots = {layout.attribute_root(path, name) for path in documents}
+    records = {root: {"command": "dedupe", "name": name, **settings} for root in roots}
+    lock_paths = [locks.for_directory(root) for root in roots] + [locks.for_file(path) for path in files]
+    with locks.hold(lock_paths, "dolma dedupe"), provenance.recorded(records, overwrite):
+        yield
+
+
 def main(config: Config) -> int:
     _check_compat(config)
     if config.minhash is not None:
@@ -229,7 +245,10 @@ def main(config: Config) -> int:
             return 0
         execution = config.execution()
         executor = make_executor(execution)
-        print_outcome(run_minhash(mrun, executor), executor)
+        near = {"minhash": {k: v for k, v in to_dict(config.minhash).items() if k not in ("work_dir", "band_tasks")}}
+        with _claimed(mrun.documents, dedupe_name(config, None), near, [], execution.overwrite):
+            outcome = run_minhash(mrun, executor)
+        print_outcome(outcome, executor)
         return 0
     execution = config.execution()
     run = plan_exact(config, execution.task_memory)
@@ -238,5 +257,10 @@ def main(config: Config) -> int:
             print(f"{path} -> {out}")
         return 0
     executor = make_executor(execution)
-    print_outcome(run_exact(run, executor), executor)
+    exact = {"keys": dataclasses.asdict(run.spec), "bloom_filter": run.bloom_file, "read_only": run.read_only}
+    name = dedupe_name(config, run.spec.attribute_name)
+    filters = [] if run.read_only else [run.bloom_file]  # read-only runs may share one filter
+    with _claimed(run.documents, name, exact, filters, execution.overwrite):
+        outcome = run_exact(run, executor)
+    print_outcome(outcome, executor)
     return 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from dolma import report
+from dolma import locks, report
 from dolma.executors import Executor, make_executor
 from dolma.outcome import print_outcome
 from mixers.config import MixConfig
@@ -37,14 +37,15 @@ def main(config: MixConfig) -> int:
     if config.dryrun:
         print("\n".join(describe(run)))
         return 0
-    if not execution.overwrite and up_to_date(run):
-        if not execution.quiet:
-            print(
-                "dolma mix: outputs are up to date (their manifest has this config's hash and lists every shard)",
-                file=sys.stderr,
-            )
-        return 0
-    check_replacing(run, execution.overwrite)
-    executor = make_executor(execution)
-    print_outcome(run_mix(run, executor), executor)
+    with locks.hold([locks.for_directory(path) for path in run.directories], "dolma mix"):
+        if not execution.overwrite and up_to_date(run):
+            if not execution.quiet:
+                print(
+                    "dolma mix: outputs are up to date (their manifest has this config's hash and lists every shard)",
+                    file=sys.stderr,
+                )
+            return 0
+        check_replacing(run, execution.overwrite)
+        executor = make_executor(execution)
+        print_outcome(run_mix(run, executor), executor)
     return 0
