@@ -9,6 +9,7 @@ from taggers import (  # noqa: F401
     fineweb,
     gopher,
     language,
+    language_vote,
     length,
     pii,
     repetition,
