@@ -4,7 +4,8 @@ Measured on the labelled set of ``benchmarks/language_set.py`` (84 languages, UI
 texts; ``benchmarks/quality.py`` prints the table, ``benchmarks/RESULTS.md`` keeps it): langid.py is the most
 accurate single identifier installable here, fastText lid.176 and CLD2 each err on different close pairs
 (lid.176 on Malay/Indonesian, Norwegian, Galician, Occitan, Tajik; CLD2 on Spanish, Russian, Bulgarian,
-Macedonian), and a majority of the three beats each alone. The vote asks langid.py, the slowest, only when
+Macedonian), and a majority of the three beats each alone, once the two others are not allowed to outvote
+lid.176 on a language they cannot name. The vote asks langid.py, the slowest, only when
 fastText and CLD2 disagree, so it costs about twice the fastText tagger, not four times.
 
 Every identifier's codes are mapped to lid.176's (``iw`` -> ``he``, ``nb`` -> ``no``, ``zh-Hant`` -> ``zh``...),
@@ -47,6 +48,13 @@ def cld2_language(text: str) -> str | None:
     return _code(details[0][1])
 
 
+def cld2_known() -> set[str]:
+    """Every language CLD2 can name, in lid.176's codes."""
+    import pycld2
+
+    return {code for _name, raw in pycld2.LANGUAGES if (code := _code(raw)) is not None}
+
+
 class LangId:
     """langid.py's naive Bayes model (``py3langid``, 97 languages), loaded once per tagger."""
 
@@ -54,6 +62,7 @@ class LangId:
         from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
         self.model: Any = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+        self.known = {code for raw in self.model.nb_classes if (code := _code(raw)) is not None}
 
     def language(self, text: str) -> tuple[str | None, float]:
         code, probability = self.model.classify(text)
@@ -126,9 +135,11 @@ class LanguageLangId(Tagger):
 class LanguageVote(Tagger):
     """fastText lid.176, CLD2 and langid.py voting: ``top_<lang>`` with the share of the three naming it.
 
-    fastText and CLD2 run on every unit; langid.py only where they disagree (its vote then decides, and is
-    taken when all three differ). Score 1.0: fastText and CLD2 agree (langid.py is not asked); 0.66667: two of
-    three; 0.33333: langid.py alone (or one identifier named a language and the others none)."""
+    fastText runs on every unit. A language only lid.176 can name (Asturian, Limburgish, Maithili... ~50 of
+    its 176) is kept as it is: the others cannot vote against what they cannot name. Otherwise CLD2 runs too,
+    and langid.py only where the two disagree (its vote then decides, and is taken when all three differ).
+    Score 1.0: fastText and CLD2 agree (langid.py is not asked), or a language only lid.176 names; 0.66667:
+    two of three; 0.33333: langid.py alone (or one identifier named a language and the others none)."""
 
     Params = _LevelParams
 
@@ -137,13 +148,19 @@ class LanguageVote(Tagger):
         self.fasttext = load_language_model(None)
         self.labels = model_labels(self.fasttext)
         self.langid = LangId()
+        # "sh" (Serbo-Croatian) is not lid.176's alone: the others name its members (hr, bs, sr)
+        others = cld2_known() | self.langid.known | {"sh"}
+        self.only_fasttext = {label for label in self.labels if label not in others}
 
     def predict_batch(self, docs: Sequence[Document]) -> list[dict[str, list[Span]]]:
         plan, texts = _unit_texts(docs, self.params.level)
         tops = self.fasttext.predict([fasttext_line(t) for t in texts], 1, 0.0).top.tolist()
-        results = []
+        results: list[tuple[str | None, float]] = []
         for text, top in zip(texts, tops, strict=True):
             fasttext = self.labels[top] if top >= 0 else None
+            if fasttext in self.only_fasttext:
+                results.append((fasttext, 1.0))
+                continue
             cld2 = cld2_language(text)
             if fasttext is not None and fasttext == cld2:
                 results.append((fasttext, 1.0))

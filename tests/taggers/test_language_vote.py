@@ -76,3 +76,13 @@ def test_language_vote_is_registered() -> None:
 
     assert registry.all_taggers()["language_vote"] is language_vote.LanguageVote
     assert registry.all_taggers()["language_langid"] is language_vote.LanguageLangId
+
+
+def test_a_language_only_lid176_names_is_not_outvoted(voter: LanguageVote) -> None:
+    """Asturian: CLD2 and langid.py cannot name it (they say Spanish), so lid.176's answer stands."""
+    assert "ast" in voter.only_fasttext and "es" not in voter.only_fasttext and "sh" not in voter.only_fasttext
+    doc = Document(id="ast", text="Nun se pudo abrir el ficheru pa escribir.\nLa configuración nun ye válida.")
+    (alone,) = LanguageId(LanguageId.Params()).predict_batch([doc])
+    (voted,) = voter.predict_batch([doc])
+    assert top_of(alone)[0] == "ast"
+    assert top_of(voted) == ("ast", 1.0)
