@@ -310,6 +310,7 @@ def run_exact(run: ExactRun, executor: Executor) -> Outcome:
     """Run the stages; see the module docstring. Refuses, before any work, to redo a shard the filter
     already holds unless its earlier decisions are still in the work directory."""
     started = time.monotonic()
+    _check_unchanged(run)
     recorded = {} if run.read_only or run.manifest is None else run.manifest.shards
     sizes = {path: io.size(path) for path in run.documents}
     for path in run.documents:
@@ -388,6 +389,16 @@ def run_exact(run: ExactRun, executor: Executor) -> Outcome:
         notes=notes,
         seconds=time.monotonic() - started,
     )
+
+
+def _check_unchanged(run: ExactRun) -> None:
+    """The filter must still be the one planned: the command takes the filter's lock after planning, so a
+    run that committed in between would otherwise be overwritten by this one."""
+    now = read_manifest(run.bloom_file).token if io.exists(run.bloom_file) else None
+    if now != (run.manifest.token if run.manifest else None):
+        raise ConfigError(
+            f"bloom_filter.file: {run.bloom_file} was changed by another run while this one started; rerun"
+        )
 
 
 def _hashes_for_keys(run: ExactRun, key_paths: list[str], summary: RunSummary) -> tuple[int, int]:

@@ -537,3 +537,22 @@ def test_a_filter_part_over_the_task_memory_is_refused_before_any_work(tmp_path,
     assert main(["dedupe", "-c", cfg, "--task_memory_mb", "256"]) == 2
     assert "Raise bloom_filter.partitions" in capsys.readouterr().err
     assert not os.path.exists(f"{tmp_path}/attributes") and not os.path.exists(f"{tmp_path}/filter.bin.work")
+
+
+def test_a_filter_changed_between_planning_and_running_is_refused(tmp_path, monkeypatch, capsys):
+    from dolma.commands import dedupe
+
+    docs = corpus(tmp_path, shards=2)
+    cfg = config(tmp_path, docs)
+    planned = dedupe.plan_exact
+
+    def racing(config, task_memory):  # another run commits right after this one planned
+        run = planned(config, task_memory)
+        with monkeypatch.context() as inner:
+            inner.setattr(dedupe, "plan_exact", planned)
+            assert main(["dedupe", "-c", cfg]) == 0
+        return run
+
+    monkeypatch.setattr(dedupe, "plan_exact", racing)
+    assert main(["dedupe", "-c", cfg]) == 2
+    assert "was changed by another run" in capsys.readouterr().err
