@@ -10,7 +10,8 @@ beside allenai/dolma 1.2.1's taggers on the same labelled sets.
   over languages, with CPU seconds per MB, for every identifier this project offers and for dolma's
   ``ft_lang_id_doc_v1`` on the same lid.176 model (dolma downloads ``lid.176.bin`` at start, which cannot
   happen here: its tagger is run unchanged but for ``MODEL_PATH``).
-- MinHash: ``minhash_quality()`` from :mod:`minhash_quality` when that module provides it.
+- MinHash: ``minhash_quality()`` and ``print_quality()`` of :mod:`minhash_quality` (precision and recall by
+  bucket of true Jaccard, with planted near-duplicates and numeric tables).
 
 dolma's taggers run in its own virtualenv (``$DOLMA_PEER``, default /work/peers_dolma) through a small script
 fed the same documents; its rows are left out when that virtualenv is absent.
@@ -285,14 +286,13 @@ def extra_identifiers() -> dict[str, Identifier]:
 
 
 def minhash_section() -> None:
+    """MinHash precision and recall by Jaccard bucket, from benchmarks/minhash_quality.py (its own section)."""
     try:
-        from minhash_quality import minhash_quality  # type: ignore[attr-defined]
-    except ImportError:
-        print("\nMinHash: benchmarks/minhash_quality.py has no minhash_quality() yet: section left out")
+        from minhash_quality import minhash_quality, print_quality
+    except ImportError as exc:
+        print(f"\nMinHash: benchmarks/minhash_quality.py cannot be used ({exc}): section left out")
         return
-    print("\nMinHash near-duplicates")
-    for key, value in minhash_quality().items():
-        print(f"  {key}: {value}")
+    print_quality(minhash_quality())
 
 
 def main() -> None:
