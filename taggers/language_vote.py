@@ -118,6 +118,7 @@ class LanguageLangId(Tagger):
     ``language`` tagger (see docs/taggers-models.md)."""
 
     Params = _LevelParams
+    attributes = ("top_<lang>", "paragraph_top_<lang>")
 
     def __init__(self, params: TaggerParams) -> None:
         super().__init__(params)
@@ -142,6 +143,7 @@ class LanguageVote(Tagger):
     two of three; 0.33333: langid.py alone (or one identifier named a language and the others none)."""
 
     Params = _LevelParams
+    attributes = ("top_<lang>", "paragraph_top_<lang>")
 
     def __init__(self, params: TaggerParams) -> None:
         super().__init__(params)

@@ -190,7 +190,12 @@ class Pii(Tagger):
     replacing the spans (e.g. ``|||EMAIL_ADDRESS|||``).
     """
 
-    attributes = ("email", "phone", "ip", "email_count", "phone_count", "ip_count", "doc_count", "doc")
+    attributes = (
+        *KINDS,
+        *(f"{kind}_count" for kind in KINDS),
+        "doc_count",
+        "doc",
+    )
 
     exact_scores = True
 
