@@ -82,6 +82,22 @@ class MixConfig(RunConfig):
         ),
     ] = []
     seed: Annotated[int, Meta(description="seed of sampling and shuffling (hash of the document id)")] = 0
+    recipe: Annotated[
+        str | None,
+        Meta(description="a published mix to rebuild, e.g. configs/mixes/olmo-mix-1124.yaml (docs/recipes.md)"),
+    ] = None
+    sources: Annotated[str | None, Meta(description="recipe: YAML mapping its source names to your documents")] = None
+    total_tokens: Annotated[float | None, Meta(description="recipe: token budget of the mix, e.g. 2e9")] = None
+    recipe_sample: Annotated[str | None, Meta(description="recipe: one of its named samples, e.g. 50B")] = None
+    recipe_tokenizer: Annotated[
+        str | None, Meta(description="recipe: tokenizer.json that counts tokens (default: whitespace words)")
+    ] = None
+    recipe_output: Annotated[str | None, Meta(description="recipe: output directory (default: the sources file's)")] = (
+        None
+    )
+    renormalize: Annotated[bool, Meta(description="recipe: spread the shares of sources you lack over the others")] = (
+        False
+    )
     shuffle: Annotated[
         bool, Meta(description="shuffle document order (seeded; within parts, and the order of parts)")
     ] = False
@@ -107,3 +123,7 @@ class MixConfig(RunConfig):
         float | None, Meta(description="fraction of documents the preview reads (default: about 64 MB of input)")
     ] = None
     html: Annotated[str | None, Meta(description="with preview: also write the preview as an HTML report here")] = None
+
+
+RECIPE_KEYS = ("recipe", "sources", "total_tokens", "recipe_sample", "recipe_tokenizer", "recipe_output", "renormalize")
+"""Keys that resolve a recipe into streams (mixers/recipes.py); a resolved config has none of them."""

@@ -19,7 +19,7 @@ from dolma import io, layout
 from dolma.errors import ConfigError
 from dolma.execution import RunConfig
 from mixers import checks
-from mixers.config import MixConfig, StreamConfig
+from mixers.config import RECIPE_KEYS, MixConfig, StreamConfig
 from mixers.filters import COMPAT_MODES, Expression, compile_expression, compile_jq_path, compile_path
 from mixers.mixing import StreamSpec
 from mixers.writer import extension
@@ -48,7 +48,7 @@ class StreamPlan:
 def mix_identity(config: MixConfig) -> dict[str, Any]:
     """The keys that decide what a mix contains (execution keys like ``processes`` excluded)."""
     data = config_module.to_dict(config)
-    return {key: value for key, value in data.items() if key not in EXECUTION_KEYS}
+    return {key: value for key, value in data.items() if key not in EXECUTION_KEYS and key not in RECIPE_KEYS}
 
 
 def config_hash(config: MixConfig) -> str:

@@ -15,6 +15,7 @@ from mixers.config import MixConfig
 from mixers.plan import StreamPlan
 from mixers.preview import render as render_preview
 from mixers.preview import run_preview
+from mixers.recipes import run_recipe
 from mixers.run import check_replacing, describe, plan_mix, run_mix, up_to_date
 
 Config = MixConfig
@@ -30,8 +31,12 @@ def _preview(config: MixConfig, plans: list[StreamPlan], executor: Executor) -> 
 
 
 def main(config: MixConfig) -> int:
-    run = plan_mix(config)
     execution = config.execution()
+    if config.recipe is not None:  # resolve a published mix into streams, then mix (mixers/recipes.py)
+        recipe_executor = make_executor(execution)
+        print_outcome(run_recipe(config, recipe_executor), recipe_executor)
+        return 0
+    run = plan_mix(config)
     if config.preview:
         return _preview(config, run.plans, make_executor(execution))
     if config.dryrun:
