@@ -13,7 +13,7 @@
    repeats. The resolved mix config is written next to the output (``resolved-mix.yaml``): ``dolma mix -c``
    on it alone makes the same shards.
 4. *run* the mix, then measure its shards (tokens per stream, again as tasks) and add a ``recipe`` section
-   to ``manifest.json``: per source the target and achieved tokens and shares.
+   to the mix's manifest: per source the target and achieved tokens and shares.
 
 A recipe source the user has no copy of is reported; the shares of the others are re-normalised to the
 whole budget only with ``renormalize: true``.
@@ -285,11 +285,11 @@ def _resolved_yaml(
 
 def report(resolution: Resolution, executor: Executor) -> dict[str, Any]:
     """Target against achieved tokens and shares per source, from the mix's own shards (measured as tasks);
-    added to ``manifest.json`` as its ``recipe`` section."""
+    added to the mix's manifest as its ``recipe`` section."""
     output = resolution.config.streams[0].output.path
     document = manifest.read(output)
     if document is None:
-        raise ConfigError(f"{output}: no manifest.json after the mix")
+        raise ConfigError(f"{output}: no manifest after the mix")
     shards = {s["name"]: [o["path"] for o in s.get("outputs", [])] for s in document.get("streams", [])}
     names = list(resolution.targets)
     paths = [p for name in names for p in shards.get(stream_name(name), [])]

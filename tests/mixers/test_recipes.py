@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from dolma.cli import main
+from mixers import manifest
 from mixers.recipes import load_recipe, shares
 from tests.helpers import train_tokenizer, write_docs
 
@@ -130,7 +131,7 @@ def test_recipe_at_a_budget_hits_shares_and_total_repeats_whole_documents_and_re
     assert abs(total / budget - 1) < 0.02
     for name in SOURCES:
         assert abs(achieved[name] / total - target[name]) < 0.01, (name, achieved[name] / total, target[name])
-    report = json.load(open(f"{out}/manifest.json"))["recipe"]
+    report = json.load(open(manifest.path_of(out)))["recipe"]
     assert report["total_tokens"]["achieved"] == total
     assert {n: r["achieved_tokens"] for n, r in report["sources"].items()} == achieved
     assert report["sources"]["wiki"]["rate"] > 1.5 and report["sources"]["web"]["rate"] < 0.8
@@ -165,7 +166,7 @@ def test_missing_source_is_reported_and_renormalised_only_when_asked(setup, caps
         capsys.readouterr()
         assert main(args) == 0
         assert "recipe sources without a copy: wiki" in capsys.readouterr().err
-        report = json.load(open(f"{out}/manifest.json"))["recipe"]
+        report = json.load(open(manifest.path_of(out)))["recipe"]
         assert report["missing"] == ["wiki"]
         assert abs(report["total_tokens"]["achieved"] / budget - expected_total) < 0.02
         scale = 1 / 0.9 if renormalize else 1.0
