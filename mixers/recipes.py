@@ -29,7 +29,7 @@ import msgspec
 import yaml
 
 from dolma import config as config_module
-from dolma import io
+from dolma import io, locks
 from dolma.config import Strict
 from dolma.documents import iter_decoded
 from dolma.errors import ConfigError
@@ -330,9 +330,10 @@ def run_recipe(config: MixConfig, executor: Executor) -> Outcome:
 
     resolution = resolve(config, executor)
     run = plan_mix(resolution.config)
-    check_replacing(run, executor.execution.overwrite)
-    outcome = run_mix(run, executor)
-    section = report(resolution, executor)
+    with locks.hold([locks.for_directory(path) for path in run.directories], "dolma mix"):
+        check_replacing(run, executor.execution.overwrite)
+        outcome = run_mix(run, executor)
+        section = report(resolution, executor)
     outcome.title = "dolma mix (recipe)"
     budget = section["total_tokens"]
     outcome.lines.append(f"resolved config: {resolution.resolved_path}")
