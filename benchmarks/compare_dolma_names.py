@@ -73,6 +73,18 @@ def difference(theirs: dict[str, Any], ours: dict[str, Any], scores: bool) -> st
     return None
 
 
+def complete(work: str, name: str, shards: list[str]) -> bool:
+    """Whether dolma's separate run of ``name`` wrote a whole attribute file for every shard."""
+    try:
+        return all(
+            len(read_rows(os.path.join(work, "attributes", f"ref_{name}", shard)))
+            == len(read_rows(os.path.join(work, "attributes", "ours", shard)))
+            for shard in shards
+        )
+    except (OSError, EOFError, ValueError):
+        return False
+
+
 def prepare(corpus: str, work: str) -> list[str]:
     """Copy both corpora under ``work/documents`` (the sample corpus's sub-directories flattened)."""
     shutil.rmtree(work, ignore_errors=True)
@@ -127,6 +139,7 @@ def main() -> int:
     parser.add_argument("--corpus", default=os.path.join(HERE, "work", "tagger_corpus"))
     parser.add_argument("--work", default=os.path.join(HERE, "work", "compare_dolma_names"))
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--reuse", action="store_true", help="compare the attribute files of the previous run")
     args = parser.parse_args()
     if not os.path.exists(PEER_DOLMA) or not NAUGHTY:
         print(f"SKIP: allenai/dolma 1.2.1 is not installed at {PEER} (set DOLMA_PEER); nothing compared")
@@ -134,8 +147,19 @@ def main() -> int:
     if not glob.glob(os.path.join(args.corpus, "documents", "*.jsonl.gz")):
         subprocess.run([sys.executable, os.path.join(HERE, "make_tagger_corpus.py"), "--out", args.corpus], check=True)
     names = sorted(name for name, family in DOLMA_TAGGERS.items() if family is not None)
-    shards = prepare(args.corpus, args.work)
-    failed = tag(args.work, names, args.processes)
+    names = [n for n in names if not n.startswith("ft_lang_id_")]  # dolma downloads its model: not offline
+    if args.reuse:
+        shards = sorted(os.listdir(os.path.join(args.work, "documents")))
+        failed = {
+            n: "see the previous run" for n in FAILS_IN_DOLMA if not os.path.isdir(f"{args.work}/attributes/ref_{n}")
+        }
+    else:
+        shards = prepare(args.corpus, args.work)
+        failed = tag(args.work, names, args.processes)
+    rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for shard in shards:
+        for experiment in ("ref", "ours", *(f"ref_{n}" for n in FAILS_IN_DOLMA if n not in failed)):
+            rows[(experiment, shard)] = read_rows(os.path.join(args.work, "attributes", experiment, shard))
 
     print(f"\n{'dolma tagger name':<32} {'documents':>9} {'identical':>9} {'share':>8}  first difference")
     low = False
@@ -147,8 +171,7 @@ def main() -> int:
         total = same = 0
         first = ""
         for shard in shards:
-            theirs = read_rows(os.path.join(args.work, "attributes", experiment, shard))
-            ours = read_rows(os.path.join(args.work, "attributes", "ours", shard))
+            theirs, ours = rows[(experiment, shard)], rows[("ours", shard)]
             for row_theirs, row_ours in zip(theirs, ours, strict=True):
                 prefix_theirs, prefix_ours = f"{experiment}__{name}__", f"ours__{name}__"
                 a = {k[len(prefix_theirs) :]: v for k, v in row_theirs.items() if k.startswith(prefix_theirs)}

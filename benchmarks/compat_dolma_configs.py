@@ -41,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import yaml
@@ -380,6 +381,7 @@ def main() -> int:
     parser.add_argument("checkout", help="a local checkout of allenai/dolma (e.g. git archive v1.2.1)")
     parser.add_argument("--only", default="", help="run only configs whose path contains this")
     parser.add_argument("--keep", help="scratch directory to keep (default: a temporary one, removed)")
+    parser.add_argument("--jobs", type=int, default=3, help="configs run at the same time")
     args = parser.parse_args()
     checkout = os.path.abspath(args.checkout)
     if not os.path.exists(os.path.join(PEER, "bin", "dolma")):
@@ -393,14 +395,18 @@ def main() -> int:
             paths.extend(glob.glob(os.path.join(checkout, top, "**", f"*.{ext}"), recursive=True))
     paths = sorted(p for p in set(paths) if args.only in os.path.relpath(p, checkout))
     started = time.time()
-    rows = [run_config(path, checkout, scratch) for path in paths]
-    print(f"\nPart 1: {len(rows)} configs of {checkout} ({time.time() - started:.0f} s)\n")
-    print(f"{'config':<72} {'cmd':<9} {'parses':<6} {'dolma':<5} {'ours':<5} {'identical':<9} why not")
-    for row in rows:
-        print(
-            f"{row['config']:<72} {row['command']:<9} {row['parses']:<6} {row['dolma']:<5} {row['ours']:<5} "
-            f"{row['identical']:<9} {row['why']}"
-        )
+    print(f"Part 1: {len(paths)} configs of {checkout}, {args.jobs} at a time\n")
+    print(f"{'config':<72} {'cmd':<9} {'parses':<6} {'dolma':<5} {'ours':<5} {'identical':<9} why not", flush=True)
+    with ThreadPoolExecutor(args.jobs) as pool:  # each config runs in its own subprocesses
+        rows = []
+        for row in pool.map(lambda path: run_config(path, checkout, scratch), paths):
+            rows.append(row)
+            print(
+                f"{row['config']:<72} {row['command']:<9} {row['parses']:<6} {row['dolma']:<5} {row['ours']:<5} "
+                f"{row['identical']:<9} {row['why']}",
+                flush=True,
+            )
+    print(f"\n({time.time() - started:.0f} s)")
     commands = [r for r in rows if r["parses"] == "yes"]
     dolma_runs = [r for r in commands if r["dolma"] == "runs"]
     both = [r for r in dolma_runs if r["ours"] == "runs"]
