@@ -6,7 +6,7 @@ destination before any work, and a second run stops at once with a one-line erro
 
 - Local: ``flock`` on a hidden file in the destination. The kernel drops the lock when its process dies,
   however it dies, so a killed run never leaves a lock that blocks the next; the file holds the holder's
-  description only to name it in the error.
+  description only to name it in the error, and is removed when the run ends (a killed run's, by the next).
 - S3 has no locks, so the lock is an object created with a conditional write (``If-None-Match: *``: only one
   creator wins). Its holder rewrites a heartbeat into it; a lock whose holder is a dead process of this host,
   or whose heartbeat is older than ``STALE_AFTER``, is taken over with a write conditional on its ETag, so of
@@ -96,22 +96,35 @@ def hold(lock_paths: Sequence[str], command: str) -> Iterator[None]:
 
 @contextmanager
 def _local_lock(path: str, command: str) -> Iterator[None]:
+    """``flock`` on ``path``; the file is removed on release (so nothing is left in the user's directory), which
+    is safe because a run that locked a file since unlinked sees that its path names another inode, and
+    starts over."""
     import fcntl
 
     directory = os.path.dirname(path)
-    try:
-        if directory:
-            os.makedirs(directory, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise io.storage_error(exc, path) from None
-    try:
+    while True:
+        try:
+            if directory:
+                os.makedirs(directory, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise io.storage_error(exc, path) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
+            holder = _read_local(fd)
+            os.close(fd)
             if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                 raise io.storage_error(exc, path) from None
-            raise LockError(_describe(os.path.dirname(path) or path, _read_local(fd))) from None
+            raise LockError(_describe(directory or path, holder)) from None
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the holder before us removed the file it released: lock the new one
+    try:
         data = json.dumps(_holder(command)).encode()
         try:
             os.ftruncate(fd, 0)
@@ -121,7 +134,10 @@ def _local_lock(path: str, command: str) -> Iterator[None]:
         try:
             yield
         finally:
-            os.ftruncate(fd, 0)  # the file stays (removing it would race a waiter's open); it names nobody
+            try:
+                os.remove(path)  # still holding the lock: see the docstring
+            except OSError:
+                pass
     finally:
         os.close(fd)  # releases the flock
 
