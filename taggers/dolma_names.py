@@ -103,6 +103,8 @@ def _dolma_paragraphs(text: str) -> list[tuple[int, int]]:
 class BytesLengthV1(Tagger):
     """allenai/dolma's bytes_length_v1: UTF-8 bytes of the text (key ``bytes``)."""
 
+    attributes = ("bytes",)
+
     def predict(self, doc: Document) -> Result:
         return {"bytes": _whole(doc.text, len(doc.text.encode("utf-8", "surrogatepass")))}
 
@@ -110,6 +112,8 @@ class BytesLengthV1(Tagger):
 @tagger("doc_count_v1")
 class DocCountV1(Tagger):
     """allenai/dolma's doc_count_v1: 1 per document (key ``docs``)."""
+
+    attributes = ("docs",)
 
     def predict(self, doc: Document) -> Result:
         return {"docs": _whole(doc.text, 1)}
@@ -119,6 +123,8 @@ class DocCountV1(Tagger):
 class CharLengthV1(Tagger):
     """allenai/dolma's char_length_v1 (our char_length): characters of the text (key ``length``)."""
 
+    attributes = ("length",)
+
     def predict(self, doc: Document) -> Result:
         return {"length": _whole(doc.text, len(doc.text))}
 
@@ -126,6 +132,8 @@ class CharLengthV1(Tagger):
 @tagger("char_length_strip_ws_v1")
 class CharLengthStripWsV1(Tagger):
     """allenai/dolma's char_length_strip_ws_v1: characters without surrounding whitespace (``length_no_ws``)."""
+
+    attributes = ("length_no_ws",)
 
     def predict(self, doc: Document) -> Result:
         return {"length_no_ws": _whole(doc.text, len(doc.text.strip()))}
@@ -135,6 +143,8 @@ class CharLengthStripWsV1(Tagger):
 class CharLengthWithParagraphsV1(Tagger):
     """allenai/dolma's char_length_with_paragraphs_v1: characters per non-blank line (``paragraph``, newline
     included) and of the document (``document``)."""
+
+    attributes = ("paragraph", "document")
 
     def predict(self, doc: Document) -> Result:
         text = doc.text
@@ -155,6 +165,8 @@ def _dolma_token_count(text: str) -> int:
 class WhitespaceTokenizerV1(Tagger):
     """allenai/dolma's whitespace_tokenizer_v1 (our whitespace_tokenizer counts words): dolma's token pieces."""
 
+    attributes = ("length",)
+
     def predict(self, doc: Document) -> Result:
         return {"length": _whole(doc.text, _dolma_token_count(doc.text))}
 
@@ -162,6 +174,8 @@ class WhitespaceTokenizerV1(Tagger):
 @tagger("whitespace_tokenizer_with_paragraphs_v1")
 class WhitespaceTokenizerWithParagraphsV1(Tagger):
     """allenai/dolma's whitespace_tokenizer_with_paragraphs_v1: token pieces per non-blank line and in total."""
+
+    attributes = ("paragraph", "document")
 
     def predict(self, doc: Document) -> Result:
         text = doc.text
@@ -181,6 +195,20 @@ class RandomNumberV1(RandomNumber):
 
 class _GopherDolma(Tagger):
     """gopher + gopher_repetition reshaped to dolma's gopher_v1 keys, with dolma's line statistics."""
+
+    attributes = (
+        *NGRAM_ATTRIBUTES,
+        "character_count",
+        "word_count",
+        "median_word_length",
+        "symbol_to_word_ratio",
+        "fraction_of_words_with_alpha_character",
+        "required_word_count",
+        "fraction_of_lines_starting_with_bullet_point",
+        "fraction_of_lines_ending_with_ellipsis",
+        "fraction_of_duplicate_lines",
+        "fraction_of_characters_in_duplicate_lines",
+    )
 
     class Params(TaggerParams):
         pass
@@ -273,6 +301,8 @@ _C4_FLAGS = ("has_naughty_word", "has_javascript", "has_lorem_ipsum", "has_curly
 class C4V2(Tagger):
     """allenai/dolma's c4_v2 (our c4): line spans and flags, each only when non-empty or true."""
 
+    attributes = (*_C4_FLAGS, *_C4_V2_KEYS, "line_count")
+
     Params = _C4Params
     exact_scores = True
 
@@ -297,6 +327,8 @@ class C4V2(Tagger):
 class C4V1(Tagger):
     """allenai/dolma's c4_v1: as c4_v2, but javascript and bad words are whole words of a line, and each line
     is lower-cased and stripped before its tests."""
+
+    attributes = (*_C4_FLAGS, *_C4_V2_KEYS, "line_count")
 
     Params = _C4Params
     exact_scores = True
@@ -387,6 +419,8 @@ def _dolma_regex_pii(text: str) -> list[tuple[str, int, int]]:
 class _PiiRegex(Tagger):
     """dolma's regex PII, one span per detection under dolma's keys plus a document score."""
 
+    attributes = (*_PII_KEYS.values(), "doc", "doc_count", "doc_frac")
+
     def detections(self, text: str) -> Result:
         out: Result = {}
         for kind, start, end in _dolma_regex_pii(text):
@@ -473,6 +507,8 @@ class _EnglishDolma(Tagger):
     """dolma's fastText English taggers over the bundled lid.176.ftz (dolma downloads lid.176.bin, whose
     probabilities differ from the compressed model's in the later decimals): the text is lower-cased, its
     newlines made spaces and stripped, as dolma does, and ``en`` is the English probability."""
+
+    attributes = ("en", "not_en", "doc_en", "doc_not_en")
 
     paragraphs = False
     negative = True

@@ -47,8 +47,6 @@ def test_every_builtin_tagger_writes_only_what_it_declares(name: str, tmp_path: 
     cls = registry.get(name)
     if not cls.__module__.startswith("taggers."):
         pytest.skip(f"{name} is not a built-in")
-    if cls.__module__ == "taggers.dolma_names":  # allenai/dolma's names, landed after the declarations
-        pytest.skip(f"{name}: an allenai/dolma alias; its declaration is still to be written (taggers/dolma_names.py)")
     assert cls.attributes, f"{name} declares no attributes"
     tagger = cls(registry.make_params(name, _params(name, tmp_path)))
     docs = [Document(id=str(i), text=text) for i, text in enumerate(TEXTS)]
