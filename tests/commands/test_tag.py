@@ -408,3 +408,14 @@ def test_the_same_tagger_runs_twice_under_two_names(tmp_path, capsys):
     config.write_text(f"documents: [{docs}]\ntaggers: [random_number, {{random_number: {{seed: 3}}}}]\n")
     assert main(["tag", "-c", str(config)]) == 2
     assert "{name: a, tagger: random_number, params: {...}}" in capsys.readouterr().err
+
+
+def test_quiet_prints_nothing_and_json_prints_one_record(tmp_path, capsys):
+    docs = corpus(tmp_path, files=2)
+    assert tag("--documents", docs, "--taggers", "char_length", "--quiet") == 0
+    assert capsys.readouterr().err == ""
+    args = ("--documents", docs, "--taggers", "char_length", "--overwrite", "--log-format", "json")
+    assert tag(*args) == 0
+    record = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert record["command"] == "dolma tag" and record["counters"]["documents"] == 400
+    assert [(s["stage"], s["tasks_run"]) for s in record["stages"]] == [("tag", 2)]
