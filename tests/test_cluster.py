@@ -228,7 +228,7 @@ def _run(root: str, work: str, plugin: str, extra: list[str], logs: list[dict]) 
 
 
 def _outputs(root: str) -> dict[str, bytes]:
-    names = [p for p in io.list_files(root) if "/attributes/" in p or "/mix/" in p]
+    names = [p for p in io.list_files(root) if ("/attributes/" in p or "/mix/" in p) and "/." not in p]
     return {p[len(root) :]: io.read_bytes(p) for p in names if not p.endswith("manifest.json")}
 
 
