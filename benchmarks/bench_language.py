@@ -42,11 +42,12 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from dolma.taggers import fasttext_numpy  # noqa: E402
+from dolma.taggers.classifiers import FastTextModule, fasttext_line, load_fasttext_module  # noqa: E402
+from dolma.taggers.language import LanguageId  # noqa: E402
+
 from dolma import Document  # noqa: E402
 from dolma.documents import paragraph_bounds  # noqa: E402
-from taggers import fasttext_numpy  # noqa: E402
-from taggers.classifiers import FastTextModule, fasttext_line, load_fasttext_module  # noqa: E402
-from taggers.language import LanguageId  # noqa: E402
 
 BATCH = 256  # dolma tag's default batch_size
 HERE = os.path.dirname(os.path.abspath(__file__))

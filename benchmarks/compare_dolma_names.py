@@ -31,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
-from taggers.dolma_names import DOLMA_TAGGERS  # noqa: E402
+from dolma.taggers.dolma_names import DOLMA_TAGGERS  # noqa: E402
 
 PEER = os.environ.get("DOLMA_PEER", "/work/peers_dolma")
 PEER_DOLMA = os.path.join(PEER, "bin", "dolma")

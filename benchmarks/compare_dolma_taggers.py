@@ -39,7 +39,7 @@ from typing import Any
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from taggers.pii import candidates, ip_rejection, phone_rejection  # noqa: E402
+from dolma.taggers.pii import candidates, ip_rejection, phone_rejection  # noqa: E402
 
 PEER = os.environ.get("DOLMA_PEER", "/work/peers_dolma")
 PEER_DOLMA = os.path.join(PEER, "bin", "dolma")

@@ -50,7 +50,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
-from mixers.filters import compile_expression, compile_path  # noqa: E402
+from dolma.mixers.filters import compile_expression, compile_path  # noqa: E402
 
 PEER = os.environ.get("DOLMA_PEER", "/work/peers_dolma")
 TIMEOUT = int(os.environ.get("COMPAT_TIMEOUT", "300"))

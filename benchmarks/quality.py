@@ -35,9 +35,9 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 import language_set  # noqa: E402
 import pii_set  # noqa: E402
+from dolma.taggers.pii import detect  # noqa: E402
 
 from dolma import Document  # noqa: E402
-from taggers.pii import detect  # noqa: E402
 
 PEER = os.environ.get("DOLMA_PEER", "/work/peers_dolma")
 PEER_PYTHON = os.path.join(PEER, "bin", "python")
@@ -173,8 +173,8 @@ Identifier = Callable[[Sequence[str]], list[str]]
 
 
 def language_section(identifiers: dict[str, Identifier], peer: bool) -> None:
-    from taggers.classifiers import model_labels
-    from taggers.language import load_language_model
+    from dolma.taggers.classifiers import model_labels
+    from dolma.taggers.language import load_language_model
 
     known = set(model_labels(load_language_model(None)))
     samples = [s for s in language_set.build() if s.language in known]
@@ -233,9 +233,9 @@ def tagger_identifier(params: object, tagger_class: type) -> Identifier:
 
 
 def our_identifiers() -> dict[str, Identifier]:
-    from taggers.classifiers import model_labels
-    from taggers.language import LanguageId, load_language_model
-    from taggers.language_vote import LanguageLangId, LanguageVote, cld2_language
+    from dolma.taggers.classifiers import model_labels
+    from dolma.taggers.language import LanguageId, load_language_model
+    from dolma.taggers.language_vote import LanguageLangId, LanguageVote, cld2_language
 
     fasttext = load_language_model(None)
     labels = model_labels(fasttext)

@@ -100,7 +100,7 @@ def load_plugins(plugins: Iterable[Plugin]) -> None:
 @functools.cache
 def load_installed() -> None:
     """Import the built-in taggers and every package's ``dolma.taggers`` entry points."""
-    importlib.import_module("taggers")
+    importlib.import_module("dolma.taggers")
     for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         entry.load()
 

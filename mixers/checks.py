@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import msgspec
+from dolma.mixers.filters import MISSING, Comparison, Expression, Path, make_getter
 
 from dolma import io
 from dolma.errors import ConfigError
-from mixers.filters import MISSING, Comparison, Expression, Path, make_getter
 
 PROBE_DOCUMENTS = 200
 """Documents (with their attribute rows) read from each stream's first input to check its expressions."""

@@ -19,16 +19,16 @@ from typing import Any
 
 import msgspec
 import numpy as np
+from dolma.mixers.filters import DocumentFilter, compile_path
+from dolma.mixers.sampling import HASH_BINS, Sampler, hash_bin
+from dolma.mixers.spans import SpanError, SpanRule, apply_replacements
+from dolma.mixers.writer import PartWriter
 
 from dolma import io
 from dolma.documents import BadLines, document_error
 from dolma.errors import FilterError, InputError
 from dolma.executors import ProgressCounter, Report, TaskResult
 from dolma.tokenizer import word_count
-from mixers.filters import DocumentFilter, compile_path
-from mixers.sampling import HASH_BINS, Sampler, hash_bin
-from mixers.spans import SpanError, SpanRule, apply_replacements
-from mixers.writer import PartWriter
 
 
 @dataclass(frozen=True)

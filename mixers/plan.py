@@ -14,15 +14,16 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from dolma.mixers import checks
+from dolma.mixers.config import RECIPE_KEYS, MixConfig, StreamConfig
+from dolma.mixers.filters import COMPAT_MODES, Expression, compile_expression, compile_jq_path, compile_path
+from dolma.mixers.mixing import StreamSpec
+from dolma.mixers.writer import extension
+
 from dolma import config as config_module
 from dolma import io, layout
 from dolma.errors import ConfigError
 from dolma.execution import RunConfig
-from mixers import checks
-from mixers.config import RECIPE_KEYS, MixConfig, StreamConfig
-from mixers.filters import COMPAT_MODES, Expression, compile_expression, compile_jq_path, compile_path
-from mixers.mixing import StreamSpec
-from mixers.writer import extension
 
 EXECUTION_KEYS = (*RunConfig.__struct_fields__, "preview", "preview_sample_rate", "html")
 """How a mix runs (or is previewed), not what it contains: left out of the config hash."""

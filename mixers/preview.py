@@ -17,16 +17,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+from dolma.mixers.checks import comparison_mistake
+from dolma.mixers.filters import DocumentFilter, compile_path
+from dolma.mixers.mixing import StreamSpec, _lines
+from dolma.mixers.spans import SpanRule, apply_replacements
 
 from dolma import io
 from dolma.executors import Executor, ProgressCounter, Report, TaskResult
 from dolma.hashing import unit_hash
 from dolma.stats import Sketch
 from dolma.tokenizer import word_count
-from mixers.checks import comparison_mistake
-from mixers.filters import DocumentFilter, compile_path
-from mixers.mixing import StreamSpec, _lines
-from mixers.spans import SpanRule, apply_replacements
 
 SAMPLE_BYTES = 64_000_000
 """Without a given rate, the sample is about this many bytes of input (all of a smaller corpus)."""

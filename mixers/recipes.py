@@ -27,6 +27,8 @@ from typing import Any
 
 import msgspec
 import yaml
+from dolma.mixers import manifest
+from dolma.mixers.config import RECIPE_KEYS, FilterConfig, MixConfig, OutputConfig, SpanReplacementConfig, StreamConfig
 
 from dolma import config as config_module
 from dolma import io, locks
@@ -36,8 +38,6 @@ from dolma.errors import ConfigError
 from dolma.executors import Executor, ProgressCounter, Report, TaskResult
 from dolma.outcome import Outcome
 from dolma.tokenizer import load_tokenizer
-from mixers import manifest
-from mixers.config import RECIPE_KEYS, FilterConfig, MixConfig, OutputConfig, SpanReplacementConfig, StreamConfig
 
 RESOLVED = "resolved-mix.yaml"
 BATCH = 1024
@@ -262,7 +262,7 @@ def _resolved_yaml(
     """The mix config alone (no recipe keys, no execution keys), with a header saying where it came from.
     ``target_tokens`` are whitespace words, the mixer's unit: each is the source's target in tokens times
     its measured words per token."""
-    from mixers.plan import mix_identity
+    from dolma.mixers.plan import mix_identity
 
     data = mix_identity(config)
     header = [
@@ -326,7 +326,7 @@ def report(resolution: Resolution, executor: Executor) -> dict[str, Any]:
 
 def run_recipe(config: MixConfig, executor: Executor) -> Outcome:
     """Resolve, mix, report: what ``dolma mix --recipe ...`` does."""
-    from mixers.run import check_replacing, plan_mix, run_mix
+    from dolma.mixers.run import check_replacing, plan_mix, run_mix
 
     resolution = resolve(config, executor)
     run = plan_mix(resolution.config)

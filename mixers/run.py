@@ -23,17 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from dolma import io
-from dolma.errors import ConfigError
-from dolma.executors import Executor, Report, RunSummary, TaskResult
-from dolma.outcome import Outcome
-from mixers import checks, manifest, presence, writer
-from mixers.config import MixConfig
-from mixers.filters import DOLMA_1_2
-from mixers.mixing import FileTask
-from mixers.plan import StreamPlan, build, config_hash, mix_identity
-from mixers.sampling import (
+from dolma.mixers import checks, manifest, presence, writer
+from dolma.mixers.config import MixConfig
+from dolma.mixers.filters import DOLMA_1_2
+from dolma.mixers.mixing import FileTask
+from dolma.mixers.plan import StreamPlan, build, config_hash, mix_identity
+from dolma.mixers.sampling import (
     HASH_BINS,
     RADIX_BITS,
     Sampler,
@@ -42,6 +37,11 @@ from mixers.sampling import (
     sampler_for_target,
     top_threshold,
 )
+
+from dolma import io
+from dolma.errors import ConfigError
+from dolma.executors import Executor, Report, RunSummary, TaskResult
+from dolma.outcome import Outcome
 
 
 @dataclass

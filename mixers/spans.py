@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mixers.filters import Path, compile_jq_path, compile_path
+from dolma.mixers.filters import Path, compile_jq_path, compile_path
 
 Replacement = tuple[int, int, str]
 """``(start, end, replacement)`` in code points."""

@@ -1,7 +1,7 @@
 """Built-in taggers, each written exactly as a user's plugin would be. Importing this package registers
 them; no module here loads a model or touches the disk at import time."""
 
-from taggers import (  # noqa: F401
+from dolma.taggers import (  # noqa: F401
     c4,
     classifiers,
     code,

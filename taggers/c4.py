@@ -19,9 +19,10 @@ from itertools import accumulate, chain, compress, filterfalse, repeat
 from operator import add, itemgetter, lt, methodcaller, not_, or_
 from typing import Any
 
+from dolma.taggers.text import analyse, analysed
+
 from dolma import Document, Span, Tagger, TaggerParams, io, tagger
 from dolma.errors import ConfigError, InputError
-from taggers.text import analyse, analysed
 
 TERMINAL_PUNCTUATION = (".", "?", "!", '"')
 POLICY_SUBSTRINGS = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")

@@ -13,12 +13,12 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
+from dolma.taggers import fasttext_numpy
+from dolma.taggers.fasttext_numpy import FastTextNumpy, Predictions
+from dolma.taggers.text import analysed
 
 from dolma import Document, Span, Tagger, TaggerParams, io, paragraph_bounds, tagger
 from dolma.errors import ConfigError, DolmaError, InputError
-from taggers import fasttext_numpy
-from taggers.fasttext_numpy import FastTextNumpy, Predictions
-from taggers.text import analysed
 
 LABEL_PREFIX = "__label__"
 CACHE_ENV = "DOLMA_MODEL_CACHE"

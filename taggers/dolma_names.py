@@ -25,14 +25,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import regex
+from dolma.taggers.c4 import C4, TERMINAL_PUNCTUATION, BadWordFinder, load_bad_words
+from dolma.taggers.classifiers import model_labels
+from dolma.taggers.gopher import BULLETS, NGRAM_ATTRIBUTES, GopherQuality, GopherRepetition
+from dolma.taggers.language import load_language_model
+from dolma.taggers.sampling import RandomNumber
+from dolma.taggers.text import analyse
 
 from dolma import Document, Span, Tagger, TaggerParams, paragraph_bounds, tagger
-from taggers.c4 import C4, TERMINAL_PUNCTUATION, BadWordFinder, load_bad_words
-from taggers.classifiers import model_labels
-from taggers.gopher import BULLETS, NGRAM_ATTRIBUTES, GopherQuality, GopherRepetition
-from taggers.language import load_language_model
-from taggers.sampling import RandomNumber
-from taggers.text import analyse
 
 _MAPPED = {
     "bytes_length_v1": "UTF-8 byte count (stated in dolma_names)",

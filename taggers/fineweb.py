@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+from dolma.taggers.text import is_blank
+
 from dolma import Document, Span, Tagger, TaggerParams, tagger
-from taggers.text import is_blank
 
 TERMINAL_PUNCTUATION = ".!?。！？｡．؟۔।॥።‼‽⁇⁈⁉"
 """Sentence terminals of the major scripts (a subset of datatrove's 159-character Unicode set)."""

@@ -26,8 +26,9 @@ from itertools import chain, compress, filterfalse, repeat
 from operator import lt, methodcaller, mul, not_
 from typing import Any
 
+from dolma.taggers.text import ALPHANUMERIC, ASCII_LETTER, Analysis, analyse, has_non_symbol, word_lengths
+
 from dolma import Document, Span, Tagger, TaggerParams, tagger
-from taggers.text import ALPHANUMERIC, ASCII_LETTER, Analysis, analyse, has_non_symbol, word_lengths
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 """The paper's "required English words" (dolma: ``REQUIRED_ENGLISH_WORDS``)."""

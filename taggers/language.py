@@ -12,9 +12,10 @@ from __future__ import annotations
 import importlib.resources
 from collections.abc import Sequence
 
+from dolma.taggers.classifiers import Classifier, Level, check_labels, load_fasttext, model_labels, predict_levels
+
 from dolma import Document, Span, Tagger, TaggerParams, io, tagger
 from dolma.errors import ConfigError
-from taggers.classifiers import Classifier, Level, check_labels, load_fasttext, model_labels, predict_levels
 
 BUNDLED_MODEL = "lid.176.ftz"
 DEFAULT_MIN_SCORE = 0.001
@@ -24,7 +25,7 @@ def load_language_model(model_path: str | None) -> Classifier:
     """The model at ``model_path`` (local or s3://), or the bundled ``lid.176.ftz`` when it is None."""
     if model_path is not None:
         return load_fasttext(model_path)
-    resource = importlib.resources.files("taggers").joinpath("resources").joinpath(BUNDLED_MODEL)
+    resource = importlib.resources.files("dolma.taggers").joinpath("resources").joinpath(BUNDLED_MODEL)
     with importlib.resources.as_file(resource) as path:
         return load_fasttext(str(path))
 

@@ -18,9 +18,10 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from dolma.taggers.classifiers import Level, fasttext_line, model_labels, units
+from dolma.taggers.language import load_language_model
+
 from dolma import Document, Span, Tagger, TaggerParams, tagger
-from taggers.classifiers import Level, fasttext_line, model_labels, units
-from taggers.language import load_language_model
 
 _RENAMED = {"iw": "he", "jw": "jv", "nb": "no", "zh-Hant": "zh", "sr-ME": "sr", "in": "id", "fil": "tl"}
 UNKNOWN = None

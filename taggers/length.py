@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dolma.taggers.text import analysed
+
 from dolma import Document, Span, Tagger, TaggerParams, document_span, paragraph_bounds, tagger
-from taggers.text import analysed
 
 
 @tagger("char_length")

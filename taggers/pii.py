@@ -36,11 +36,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from dolma.taggers import cards, phones
+from dolma.taggers.phones import embedded, identifier_context
+from dolma.taggers.phones import phone_rejection as phone_rejection  # re-exported: benchmarks ask pii for any rule
+from dolma.taggers.text import analysed
+
 from dolma import Document, Span, Tagger, tagger
-from taggers import cards, phones
-from taggers.phones import embedded, identifier_context
-from taggers.phones import phone_rejection as phone_rejection  # re-exported: benchmarks ask pii for any rule
-from taggers.text import analysed
 
 EMAIL, PHONE, IP, CARD = "email", "phone", "ip", "credit_card"
 KINDS = (EMAIL, PHONE, IP, CARD)

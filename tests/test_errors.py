@@ -156,7 +156,7 @@ def test_a_jq_runtime_error_names_file_line_and_document(tmp_path, capsys):
 
 
 def test_a_jq_filter_that_never_ends_stops_at_its_time_limit(tmp_path, capsys, monkeypatch):
-    from mixers import filters
+    from dolma.mixers import filters
 
     monkeypatch.setattr(filters, "JQ_TIME_LIMIT", 0.5)
     started = time.monotonic()

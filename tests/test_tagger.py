@@ -45,7 +45,7 @@ def _params(name: str, tmp_path: Path) -> dict:
 @pytest.mark.parametrize("name", sorted(registry.all_taggers()))
 def test_every_builtin_tagger_writes_only_what_it_declares(name: str, tmp_path: Path) -> None:
     cls = registry.get(name)
-    if not cls.__module__.startswith("taggers."):
+    if not cls.__module__.startswith("dolma.taggers."):
         pytest.skip(f"{name} is not a built-in")
     assert cls.attributes, f"{name} declares no attributes"
     tagger = cls(registry.make_params(name, _params(name, tmp_path)))

@@ -10,13 +10,13 @@ import sys
 
 from dolma import locks, report
 from dolma.executors import Executor, make_executor
+from dolma.mixers.config import MixConfig
+from dolma.mixers.plan import StreamPlan
+from dolma.mixers.preview import render as render_preview
+from dolma.mixers.preview import run_preview
+from dolma.mixers.recipes import run_recipe
+from dolma.mixers.run import check_replacing, describe, plan_mix, run_mix, up_to_date
 from dolma.outcome import print_outcome
-from mixers.config import MixConfig
-from mixers.plan import StreamPlan
-from mixers.preview import render as render_preview
-from mixers.preview import run_preview
-from mixers.recipes import run_recipe
-from mixers.run import check_replacing, describe, plan_mix, run_mix, up_to_date
 
 Config = MixConfig
 

@@ -40,7 +40,7 @@ class Config(Strict):
 def main(cfg: Config) -> int:
     from dolma.cli import main as cli_main
 
-    bundled = resources.files("configs")
+    bundled = resources.files("dolma.configs")
     pipeline = config.build(Pipeline, config.load_file(str(bundled / "quickstart" / "pipeline.yaml")))
     output = os.path.abspath(cfg.output)
     shutil.copytree(str(bundled / "sample" / "documents"), os.path.join(output, "documents"), dirs_exist_ok=True)
@@ -69,7 +69,7 @@ def _read(path: str) -> Any:
 
 def summary(output: str) -> list[str]:
     """The last screen: what went in, what the mix kept and why the rest went, and the report to open."""
-    from mixers.manifest import path_of
+    from dolma.mixers.manifest import path_of
 
     stat = _read(os.path.join(output, "stat.json"))
     docs = sum(s["documents"] for s in stat["sources"].values())

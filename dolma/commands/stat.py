@@ -141,9 +141,9 @@ def _preview(config: Config, executor: Executor) -> dict[str, Any] | None:
     if config.mix is None:
         return None
     from dolma import config as config_module
-    from mixers.config import MixConfig
-    from mixers.plan import build
-    from mixers.preview import run_preview
+    from dolma.mixers.config import MixConfig
+    from dolma.mixers.plan import build
+    from dolma.mixers.preview import run_preview
 
     plans = build(config_module.load(MixConfig, config.mix))
     return run_preview(plans, config.sample_rate, config.seed, executor)
@@ -157,7 +157,7 @@ def main(config: Config) -> int:
     data = to_report(merge_results(summary.results), Sample(config.sample_rate, config.seed))
     print("\n".join(render(data)))
     if preview is not None:
-        from mixers.preview import render as render_preview
+        from dolma.mixers.preview import render as render_preview
 
         print("\n".join(render_preview(preview)))
         data["preview"] = preview

@@ -28,7 +28,7 @@ from dolma.documents import BadLines, iter_decoded, read_documents
 from dolma.errors import ConfigError, InputError
 from dolma.executors import default_processes
 from dolma.hashing import unit_hash
-from taggers.classifiers import LABEL_PREFIX, fasttext_line
+from dolma.taggers.classifiers import LABEL_PREFIX, fasttext_line
 
 PREDICT_BATCH = 4096
 SHUFFLE_PARTS = 64

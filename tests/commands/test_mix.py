@@ -315,7 +315,7 @@ def test_a_run_interrupted_while_packing_packs_again_from_its_parts(tmp_path, mo
     config = stream(tmp_path, **FILTERED)
     assert mix(tmp_path, [config], "--processes", "1") == 0
     expected = {os.path.basename(p): open(p, "rb").read() for p in shards(tmp_path / "out")}
-    from mixers import manifest as manifest_module
+    from dolma.mixers import manifest as manifest_module
 
     def crash(*args, **kwargs):
         raise KeyboardInterrupt

@@ -204,7 +204,7 @@ def test_rerun_redoes_only_unfinished_groups_and_removes_stale_parts(tmp_path, t
 
 
 def test_parquet_output_of_the_mixer_is_read(tmp_path, tokenizer_path):
-    from mixers.writer import parquet_bytes
+    from dolma.mixers.writer import parquet_bytes
 
     texts = make_corpus(str(tmp_path / "docs"), shards=1, per_shard=30)
     lines = [json.dumps({"id": k, "text": v, "metadata": {"a": 1}}).encode() for k, v in texts.items()]

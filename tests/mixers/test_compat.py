@@ -6,9 +6,9 @@ import os
 
 import pytest
 import yaml
+from dolma.mixers.filters import compile_path
 
 from dolma.cli import main
-from mixers.filters import compile_path
 from tests.helpers import make_docs, read_jsonl, write_docs
 
 VALUES = [1, 2, 1.0, 2.0, 0.5, 0, 0.0, -1, 3]

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from mixers import filters
-from mixers.filters import DocumentFilter, ExpressionError, compile_expression
+from dolma.mixers import filters
+from dolma.mixers.filters import DocumentFilter, ExpressionError, compile_expression
 
 
 def doc(score, **meta):

@@ -14,13 +14,13 @@ from importlib import resources
 
 import pytest
 import yaml
+from dolma.mixers import manifest
+from dolma.mixers.recipes import load_recipe, shares
 
 from dolma.cli import main
-from mixers import manifest
-from mixers.recipes import load_recipe, shares
 from tests.helpers import train_tokenizer, write_docs
 
-MIXES = resources.files("configs") / "mixes"
+MIXES = resources.files("dolma.configs") / "mixes"
 
 # name: (documents, words per document (min, max), vocabulary)
 SOURCES = {

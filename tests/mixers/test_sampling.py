@@ -6,9 +6,7 @@ import math
 
 import numpy as np
 import pytest
-
-from dolma.hashing import unit_hash
-from mixers.sampling import (
+from dolma.mixers.sampling import (
     HASH_BINS,
     Sampler,
     digit_histogram,
@@ -17,6 +15,8 @@ from mixers.sampling import (
     sampler_for_target,
     top_threshold,
 )
+
+from dolma.hashing import unit_hash
 
 IDS = [f"doc-{i}" for i in range(20_000)]
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from mixers.spans import SpanError, SpanRule, apply_replacements, merge_overlapping
+from dolma.mixers.spans import SpanError, SpanRule, apply_replacements, merge_overlapping
 
 
 def rule(min_score=None, max_score=None, replacement=""):

@@ -6,8 +6,7 @@ import gzip
 
 import pyarrow.parquet as pq
 import pytest
-
-from mixers.writer import Part, PartWriter, concatenate, plan_shards, remove_stale
+from dolma.mixers.writer import Part, PartWriter, concatenate, plan_shards, remove_stale
 
 
 def lines(n, size=100):
@@ -79,7 +78,7 @@ def test_parquet_parts_have_a_fixed_schema(tmp_path):
 
 
 def test_unknown_compression_is_refused():
-    from mixers.writer import extension
+    from dolma.mixers.writer import extension
 
     assert extension("jsonl", None) == ".jsonl.gz" and extension("jsonl", "zst") == ".jsonl.zst"
     with pytest.raises(ValueError):

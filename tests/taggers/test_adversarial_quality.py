@@ -7,12 +7,12 @@ from __future__ import annotations
 import time
 
 import pytest
+from dolma.taggers.c4 import C4
+from dolma.taggers.fineweb import FineWebQuality
+from dolma.taggers.gopher import GopherQuality, GopherRepetition
+from dolma.taggers.pii import Pii
 
 from dolma import Document
-from taggers.c4 import C4
-from taggers.fineweb import FineWebQuality
-from taggers.gopher import GopherQuality, GopherRepetition
-from taggers.pii import Pii
 
 MB = 1_000_000
 ADVERSARIAL = {

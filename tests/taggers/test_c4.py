@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from dolma.taggers.c4 import C4
 
 from dolma import ConfigError, Document
-from taggers.c4 import C4
 
 
 def tag(text: str, **params: object) -> dict[str, list]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from taggers.c4 import BadWordFinder
+from dolma.taggers.c4 import BadWordFinder
 
 PHRASES = ("heck no", "a b", "tongue in a", "darn it all", "no way out", "2 girls 1 cup")
 WORDS = frozenset({"cups", "ba"})

@@ -12,13 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
+from dolma.taggers.classifiers import FastTextClassifier, FastTextModule, fasttext_line, load_fasttext_module
+from dolma.taggers.fasttext_numpy import FastTextNumpy
 
 from dolma import Document, cli, config, io
 from dolma.commands.train_fasttext import Config, train
 from dolma.errors import ConfigError
 from dolma.hashing import unit_hash
-from taggers.classifiers import FastTextClassifier, FastTextModule, fasttext_line, load_fasttext_module
-from taggers.fasttext_numpy import FastTextNumpy
 
 SPORT = "goal match team score league player coach referee stadium season striker keeper penalty".split()
 COOKING = "recipe oven flour sugar butter bake simmer garlic onion pepper salt sauce dough whisk".split()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from dolma.taggers.code import CodeHeuristics, alnum_count
 
 from dolma import Document
-from taggers.code import CodeHeuristics, alnum_count
 
 
 def scores(text: str, **params: object) -> dict[str, float]:

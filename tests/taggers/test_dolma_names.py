@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dolma.taggers.dolma_names import DOLMA_TAGGERS
+
 from dolma import registry
 from dolma.cli import main
 from dolma.documents import Document
-from taggers.dolma_names import DOLMA_TAGGERS
 from tests.helpers import read_jsonl, write_docs
 
 

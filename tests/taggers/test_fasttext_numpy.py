@@ -20,12 +20,12 @@ from typing import Any
 import fasttext
 import numpy as np
 import pytest
+from dolma.taggers import fasttext_numpy
+from dolma.taggers.fasttext_numpy import FastTextNumpy
 
 from dolma.documents import paragraph_bounds
-from taggers import fasttext_numpy
-from taggers.fasttext_numpy import FastTextNumpy
 
-LID = str(importlib.resources.files("taggers").joinpath("resources", "lid.176.ftz"))
+LID = str(importlib.resources.files("dolma.taggers").joinpath("resources", "lid.176.ftz"))
 SAMPLE = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "sample", "documents", "**", "*.jsonl.gz")
 ADVERSARIAL = [
     "",

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from dolma.taggers.fineweb import FineWebQuality
 
 from dolma import Document
-from taggers.fineweb import FineWebQuality
 
 
 def scores(text: str, **params: object) -> dict[str, float]:

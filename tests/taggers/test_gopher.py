@@ -7,9 +7,9 @@ import random
 from collections import Counter
 
 import pytest
+from dolma.taggers.gopher import GopherQuality, GopherRepetition, batch_ngram_fractions, ngram_fractions
 
 from dolma import Document
-from taggers.gopher import GopherQuality, GopherRepetition, batch_ngram_fractions, ngram_fractions
 
 
 def rounded(value: float) -> float:
@@ -153,8 +153,7 @@ def test_documented_mixer_filters_keep_prose_and_drop_repetition() -> None:
     import pathlib
 
     import yaml
-
-    from mixers.filters import DocumentFilter
+    from dolma.mixers.filters import DocumentFilter
 
     doc_text = (pathlib.Path(__file__).parents[2] / "docs" / "taggers.md").read_text()
     blocks = [yaml.safe_load(b.split("```")[0]) for b in doc_text.split("```yaml\n")[1:]]
@@ -181,7 +180,7 @@ def test_documented_mixer_filters_keep_prose_and_drop_repetition() -> None:
 
 
 def test_taggers_share_one_analysis_per_text_object() -> None:
-    from taggers.text import analyse
+    from dolma.taggers.text import analyse
 
     text = "shared words here\nand a line"
     first = analyse(text)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import random
 
+import dolma.taggers.gopher as gopher
 import pytest
-
-import taggers.gopher as gopher
 
 
 @pytest.mark.parametrize("fake_hash", [lambda word: 0, len])

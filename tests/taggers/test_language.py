@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from dolma.taggers.classifiers import load_fasttext_module
+from dolma.taggers.fasttext_numpy import FastTextNumpy
+from dolma.taggers.language import LanguageId
+from dolma.taggers.text import analyse, analysed
 
 from dolma import Document, cli
 from dolma.errors import ConfigError
-from taggers.classifiers import load_fasttext_module
-from taggers.fasttext_numpy import FastTextNumpy
-from taggers.language import LanguageId
-from taggers.text import analyse, analysed
 
 SENTENCES = {
     "en": "The council met on Tuesday to discuss the new library and the repairs to the old bridge.",
@@ -69,7 +69,7 @@ def tagger() -> LanguageId:
 @pytest.fixture(scope="module")
 def fasttext_model() -> Any:
     """The bundled model loaded by the fasttext module itself: the reference the tagger must agree with."""
-    return load_fasttext_module(str(importlib.resources.files("taggers").joinpath("resources", "lid.176.ftz")))
+    return load_fasttext_module(str(importlib.resources.files("dolma.taggers").joinpath("resources", "lid.176.ftz")))
 
 
 def top_of(attributes: dict[str, list[tuple[int, int, float]]], prefix: str = "") -> tuple[str, float]:
@@ -179,7 +179,7 @@ def test_min_score_out_of_range_is_refused() -> None:
 
 
 def test_model_ships_in_the_package_with_its_licence() -> None:
-    resources = importlib.resources.files("taggers").joinpath("resources")
+    resources = importlib.resources.files("dolma.taggers").joinpath("resources")
     model = resources.joinpath("lid.176.ftz").read_bytes()
     assert hashlib.md5(model).hexdigest() == "340156704bb8c8e50c4abf35a7ec2569"
     assert "CC BY-SA 3.0" in resources.joinpath("LICENSE-lid.176.md").read_text()

@@ -4,11 +4,11 @@ disagreement, levels, and a close pair lid.176 alone gets wrong."""
 from __future__ import annotations
 
 import pytest
+from dolma.taggers import language_vote
+from dolma.taggers.language import LanguageId
+from dolma.taggers.language_vote import LanguageLangId, LanguageVote, cld2_language, vote
 
 from dolma import Document
-from taggers import language_vote
-from taggers.language import LanguageId
-from taggers.language_vote import LanguageLangId, LanguageVote, cld2_language, vote
 from tests.taggers.test_language import SENTENCES, top_of
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from dolma.taggers.cards import issuer, luhn_valid
+from dolma.taggers.pii import Pii, candidates, detect, phone_rejection
 
 from dolma import Document
-from taggers.cards import issuer, luhn_valid
-from taggers.pii import Pii, candidates, detect, phone_rejection
 
 
 def found(text: str) -> dict[str, list[str]]:

@@ -7,9 +7,9 @@ import time
 
 import numpy as np
 import pytest
+from dolma.taggers.repetition import Repetition, longest_repeat
 
 from dolma import Document
-from taggers.repetition import Repetition, longest_repeat
 
 
 def brute_force(seq: list[int]) -> int:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from dolma.taggers.urls import UrlBlocklist, host_of, parse_list_line
 
 from dolma import Document, io
 from dolma.errors import ConfigError, InputError
-from taggers.urls import UrlBlocklist, host_of, parse_list_line
 
 HOSTS = """\
 # a hosts file
