@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 from dolma.taggers import fasttext_numpy
@@ -92,7 +92,7 @@ class FastTextModule:
         return Predictions(probabilities, top)
 
 
-Classifier = FastTextNumpy | FastTextModule
+Classifier: TypeAlias = FastTextNumpy | FastTextModule
 """Either predicts a batch as fastText's ``predict`` would: ``predict(texts, k, threshold, word_counts=None) ->
 Predictions``."""
 
