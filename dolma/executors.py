@@ -20,11 +20,13 @@ import os
 import pickle
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
 import traceback
 import uuid
+import weakref
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -241,6 +243,12 @@ class Executor:
     def close(self) -> None:
         """Release the engine (a private Ray is stopped with the process, not here)."""
 
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def make_executor(execution: Execution) -> Executor:
     if execution.kind == "ray":
@@ -342,18 +350,29 @@ class _Worker:
 
 
 class LocalExecutor(Executor):
-    """A process pool on this machine (spawned workers, so plugins and models load cleanly in each)."""
+    """A process pool on this machine (spawned workers, so plugins and models load cleanly in each).
+
+    The workers live as long as the executor, not one stage: a pipeline of several stages (exact dedupe
+    runs three, MinHash five) pays the start-up of each worker (an interpreter, numpy, the package) once.
+    ``close()`` (or the end of a ``with`` block, or the executor being dropped) stops them."""
+
+    def __init__(self, execution: Execution) -> None:
+        super().__init__(execution)
+        self._pool = _Pool(socket.gethostname())
+        weakref.finalize(self, self._pool.stop)
 
     @property
     def workers(self) -> int:
         return self.execution.processes or default_processes()
 
     def _execute(self, tasks: Sequence[Task], todo: list[int], summary: RunSummary, bar: _Progress) -> None:
-        node = socket.gethostname()
         if self.workers <= 1 or len(todo) <= 1:
-            self._in_process(tasks, todo, summary, bar, node)
+            self._in_process(tasks, todo, summary, bar, self._pool.node)
         else:
-            _Pool(min(self.workers, len(todo)), tasks, summary, bar, node).run(deque(todo))
+            self._pool.run(min(self.workers, len(todo)), tasks, deque(todo), summary, bar)
+
+    def close(self) -> None:
+        self._pool.stop()
 
     @staticmethod
     def _in_process(tasks: Sequence[Task], todo: list[int], summary: RunSummary, bar: _Progress, node: str) -> None:
@@ -375,26 +394,32 @@ class LocalExecutor(Executor):
 
 class _Pool:
     """Workers fed one task at a time over their own pipe, so the driver always knows which shard each one
-    runs: a worker that dies is reported with that shard, and waiting costs O(workers) per event."""
+    runs: a worker that dies is reported with that shard, and waiting costs O(workers) per event. Workers
+    are started when a stage first needs them and kept for the next stage."""
 
-    def __init__(self, size: int, tasks: Sequence[Task], summary: RunSummary, bar: _Progress, node: str) -> None:
-        self.tasks = tasks
-        self.summary = summary
-        self.bar = bar
+    def __init__(self, node: str) -> None:
         self.node = node
-        self.failure: DolmaError | None = None
-        context = multiprocessing.get_context("spawn")
         self.workers: list[_Worker] = []
-        for _ in range(size):
+        self.tasks: Sequence[Task] = ()
+        self.summary = RunSummary()
+        self.bar: _Progress | None = None
+        self.failure: DolmaError | None = None
+
+    def _grow(self, size: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        while len(self.workers) < size:
             ours, theirs = context.Pipe()
             process = context.Process(target=_worker_main, args=(theirs, os.getpid()), daemon=True)
             process.start()
             theirs.close()
             self.workers.append(_Worker(process, ours))
 
-    def run(self, queue: deque[int]) -> None:
+    def run(self, size: int, tasks: Sequence[Task], queue: deque[int], summary: RunSummary, bar: _Progress) -> None:
+        """One stage on ``size`` workers (more are started if the pool is smaller; extra ones idle)."""
+        self.tasks, self.summary, self.bar, self.failure = tasks, summary, bar, None
         try:
-            for worker in self.workers:
+            self._grow(size)
+            for worker in self.workers[:size]:
                 self._feed(worker, queue)
             while busy := [w for w in self.workers if w.running is not None]:
                 ready = set(wait_ready([w.conn for w in busy] + [w.process.sentinel for w in busy]))
@@ -402,9 +427,10 @@ class _Pool:
                     if worker.conn in ready or worker.process.sentinel in ready:
                         self._serve(worker, queue)
         except BaseException:
-            self._kill()  # interrupted (Ctrl-C, SIGTERM): nobody keeps writing behind the driver's back
+            self.kill()  # interrupted (Ctrl-C, SIGTERM): nobody keeps writing behind the driver's back
             raise
-        self._stop()
+        finally:
+            self.tasks, self.bar = (), None
         if self.failure is not None:
             raise self.failure
 
@@ -418,7 +444,7 @@ class _Pool:
     def _serve(self, worker: _Worker, queue: deque[int]) -> None:
         """Read every message the worker has sent; a closed pipe means it died."""
         index = worker.running
-        assert index is not None
+        assert index is not None and self.bar is not None
         while True:
             try:
                 if not worker.conn.poll():
@@ -449,7 +475,8 @@ class _Pool:
             self._feed(worker, queue)
             return
 
-    def _stop(self) -> None:
+    def stop(self) -> None:
+        """Ask every idle worker to exit, then make sure they did."""
         for worker in self.workers:
             try:
                 worker.conn.send(None)
@@ -459,13 +486,15 @@ class _Pool:
             worker.process.join(5)
             if worker.process.is_alive():
                 worker.process.kill()
+        self.workers.clear()
 
-    def _kill(self) -> None:
+    def kill(self) -> None:
         for worker in self.workers:
             if worker.process.is_alive():
                 worker.process.kill()
         for worker in self.workers:
             worker.process.join(5)
+        self.workers.clear()
 
 
 # ------------------------------------------------------------------------------------------------- ray
@@ -544,13 +573,42 @@ def ensure_ray(address: str | None, num_cpus: int | None) -> None:
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise DolmaError(f"--ray-address {address}: could not join the Ray cluster: {exc}") from None
         return
-    ray.init(
-        address="local",
-        num_cpus=num_cpus,
-        include_dashboard=False,
-        log_to_driver=False,
-        _node_ip_address="127.0.0.1",
+    _start_reaper()
+    try:
+        ray.init(
+            address="local",
+            num_cpus=num_cpus,
+            include_dashboard=False,
+            log_to_driver=False,
+            _node_ip_address="127.0.0.1",
+        )
+    except Exception as exc:  # noqa: BLE001 - Ray raises bare Exception (e.g. a node that timed out starting)
+        ray.shutdown()  # what it did start goes too
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DolmaError(
+            f"--executor ray: the private local Ray did not start ({first}); on a loaded machine retry, or start "
+            "one with `ray start --head --node-ip-address 127.0.0.1` and pass --ray-address auto"
+        ) from None
+
+
+_REAPER: list[subprocess.Popen[bytes]] = []
+"""The reaper of this process's private Ray (see :mod:`dolma.reaper`); held so its pipe stays open."""
+
+
+def _start_reaper() -> None:
+    """Start the process that kills this private Ray's processes when the driver is gone, and mark the
+    environment they will inherit."""
+    from dolma import reaper
+
+    token = uuid.uuid4().hex
+    _REAPER.append(
+        subprocess.Popen(
+            [sys.executable, reaper.__file__, token],
+            stdin=subprocess.PIPE,
+            start_new_session=True,  # a Ctrl-C to the driver's group must not end it first
+        )
     )
+    os.environ[reaper.VARIABLE] = token
 
 
 def _run_on_ray(task: Task) -> tuple[TaskResult, str]:

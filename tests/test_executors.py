@@ -106,6 +106,24 @@ def test_workers_collect_garbage_less_often(tmp_path, ray_local):
     assert gc.get_threshold() == before  # a run in this process puts the caller's settings back
 
 
+class _Pid(_Writes):
+    def run(self, report) -> TaskResult:
+        super().run(report)
+        return TaskResult(counters={f"pid {os.getpid()}": 1})
+
+
+def test_pool_workers_serve_every_stage_and_stop_on_close(tmp_path):
+    """A multi-stage pipeline starts its workers once (each start costs an interpreter and the imports),
+    and closing the executor leaves no worker behind."""
+    with make_executor(Execution(kind="local", processes=2)) as executor:
+        first = executor.run([_Pid(str(tmp_path / f"a{i}")) for i in range(6)], desc="one")
+        second = executor.run([_Pid(str(tmp_path / f"b{i}")) for i in range(6)], desc="two")
+        pids = {int(key.split()[1]) for key in first.counters}
+        assert len(pids) == 2 and os.getpid() not in pids
+        assert {int(key.split()[1]) for key in second.counters} == pids
+    assert not any(_alive(pid) for pid in pids)
+
+
 def test_a_failure_keeps_completed_shards_and_raises(tmp_path):
     tasks = [_Writes(str(tmp_path / "a")), _Fails(str(tmp_path / "b")), _Writes(str(tmp_path / "c"))]
     with pytest.raises(InputError, match="always-fails"):
@@ -194,33 +212,53 @@ from dolma.execution import Execution
 from dolma.executors import make_executor
 from sleepers import Sleeps
 
-make_executor(Execution(processes=2)).run([Sleeps(i, {pids!r}) for i in range(4)], desc="t")
+make_executor(Execution(kind={kind!r}, processes=2)).run([Sleeps(i, {pids!r}) for i in range(4)], desc="t")
 """
 
 
-def test_workers_die_with_a_killed_driver(tmp_path):
-    """kill -9 of the driver: its pool workers notice within a second and exit instead of running on."""
+@pytest.mark.parametrize("kind", ["local", "ray"])
+def test_workers_die_with_a_killed_driver(tmp_path, kind):
+    """kill -9 of the driver: its pool workers notice within a second and exit instead of running on; on
+    Ray, every process of the private Ray it started goes too (Ray's own agents took 20-30 s)."""
     import signal
     import subprocess
     import sys
     import time
+    import uuid
 
     pids = tmp_path / "pids"
     pids.mkdir()
     (tmp_path / "sleepers.py").write_text(SLEEPERS)
-    script = DRIVER.format(root=os.getcwd(), here=str(tmp_path), pids=str(pids))
-    driver = subprocess.Popen([sys.executable, "-c", script])
-    deadline = time.monotonic() + 60
+    script = DRIVER.format(root=os.getcwd(), here=str(tmp_path), pids=str(pids), kind=kind)
+    mark = uuid.uuid4().hex
+    env = {**os.environ, "DOLMA_TEST_MARK": mark, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.getcwd()])}
+    driver = subprocess.Popen([sys.executable, "-c", script], env=env)  # Ray workers find the tasks' module
+    deadline = time.monotonic() + 120
     while len(os.listdir(pids)) < 2:
         assert time.monotonic() < deadline and driver.poll() is None
         time.sleep(0.1)
-    workers = [int(name) for name in os.listdir(pids)]
+    descendants = _marked(mark)
+    assert len(descendants) >= 3  # the driver and two workers (and on Ray, its GCS, raylet and agents)
     driver.send_signal(signal.SIGKILL)
     driver.wait()
-    deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in workers):
-        assert time.monotonic() < deadline, "a worker outlived its driver"
+    deadline = time.monotonic() + 5  # Ray's agents alone took 2-30 s
+    while alive := _marked(mark):
+        assert time.monotonic() < deadline, f"{len(alive)} process(es) outlived their driver"
         time.sleep(0.1)
+
+
+def _marked(mark: str) -> list[int]:
+    """Live processes started under the test's environment mark."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as fh:
+                    if f"DOLMA_TEST_MARK={mark}".encode() in fh.read().split(b"\0") and _alive(int(entry)):
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
 
 
 def _alive(pid: int) -> bool:
@@ -289,3 +327,24 @@ def _connections(process):
         return process.net_connections(kind="inet")
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return []
+
+
+def test_a_private_ray_that_does_not_start_is_one_line(monkeypatch):
+    """Ray raises a bare Exception with a paragraph (and the driver printed its traceback) when the node
+    times out starting, as it does on a loaded machine."""
+    import ray
+
+    from dolma.errors import DolmaError
+    from dolma.executors import ensure_ray
+
+    def refuse(**_settings):
+        raise Exception("The current node timed out during startup. This could happen because some of\nthe Ray")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", refuse)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)
+    with pytest.raises(DolmaError) as failure:
+        ensure_ray(None, 1)
+    message = str(failure.value)
+    assert "\n" not in message
+    assert "private local Ray did not start (The current node timed out during startup." in message

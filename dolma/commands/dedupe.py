@@ -244,11 +244,11 @@ def main(config: Config) -> int:
                 print(f"{path} -> {out}")
             return 0
         execution = config.execution()
-        executor = make_executor(execution)
         near = {"minhash": {k: v for k, v in to_dict(config.minhash).items() if k not in ("work_dir", "band_tasks")}}
-        with _claimed(mrun.documents, dedupe_name(config, None), near, [], execution.overwrite):
-            outcome = run_minhash(mrun, executor)
-        print_outcome(outcome, executor)
+        with make_executor(execution) as executor:
+            with _claimed(mrun.documents, dedupe_name(config, None), near, [], execution.overwrite):
+                outcome = run_minhash(mrun, executor)
+            print_outcome(outcome, executor)
         return 0
     execution = config.execution()
     run = plan_exact(config, execution.task_memory)
@@ -256,11 +256,11 @@ def main(config: Config) -> int:
         for path, out in zip(run.documents, run.attribute_paths, strict=True):
             print(f"{path} -> {out}")
         return 0
-    executor = make_executor(execution)
     exact = {"keys": dataclasses.asdict(run.spec), "bloom_filter": run.bloom_file, "read_only": run.read_only}
     name = dedupe_name(config, run.spec.attribute_name)
     filters = [] if run.read_only else [run.bloom_file]  # read-only runs may share one filter
-    with _claimed(run.documents, name, exact, filters, execution.overwrite):
-        outcome = run_exact(run, executor)
-    print_outcome(outcome, executor)
+    with make_executor(execution) as executor:
+        with _claimed(run.documents, name, exact, filters, execution.overwrite):
+            outcome = run_exact(run, executor)
+        print_outcome(outcome, executor)
     return 0

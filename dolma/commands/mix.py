@@ -33,12 +33,13 @@ def _preview(config: MixConfig, plans: list[StreamPlan], executor: Executor) -> 
 def main(config: MixConfig) -> int:
     execution = config.execution()
     if config.recipe is not None:  # resolve a published mix into streams, then mix (mixers/recipes.py)
-        recipe_executor = make_executor(execution)
-        print_outcome(run_recipe(config, recipe_executor), recipe_executor)
+        with make_executor(execution) as recipe_executor:
+            print_outcome(run_recipe(config, recipe_executor), recipe_executor)
         return 0
     run = plan_mix(config)
     if config.preview:
-        return _preview(config, run.plans, make_executor(execution))
+        with make_executor(execution) as executor:
+            return _preview(config, run.plans, executor)
     if config.dryrun:
         print("\n".join(describe(run)))
         return 0
@@ -51,6 +52,6 @@ def main(config: MixConfig) -> int:
                 )
             return 0
         check_replacing(run, execution.overwrite)
-        executor = make_executor(execution)
-        print_outcome(run_mix(run, executor), executor)
+        with make_executor(execution) as executor:
+            print_outcome(run_mix(run, executor), executor)
     return 0

@@ -128,6 +128,6 @@ def main(config: Config) -> int:
         for task in run.tasks:
             print(f"{', '.join(task.inputs)} -> {task.prefix}-*")
         return 0
-    executor = make_executor(config.execution())
-    print_outcome(run_tokens(run, executor), executor)
+    with make_executor(config.execution()) as executor:
+        print_outcome(run_tokens(run, executor), executor)
     return 0

@@ -1,0 +1,55 @@
+"""Ends a private local Ray's processes as soon as the driver that started it is gone, ``kill -9`` included.
+
+Ray ties its GCS server and raylet to the driver, but the agents the raylet starts (the dashboard and
+runtime-env agents) poll for their raylet and take 20-30 seconds to notice it died; the issue's rule is that
+nothing of a killed run outlives its driver. So before starting a private Ray the driver starts this
+script as a separate process reading a pipe whose write end only the driver holds, and sets a run token in
+its own environment, which every Ray process it starts inherits. When the driver ends by any means the pipe
+reaches end-of-file and this kills every process carrying the token.
+
+Started by path (``python reaper.py TOKEN``), not as part of the package, so it costs a bare interpreter.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+VARIABLE = "DOLMA_PRIVATE_RAY"
+"""The environment variable holding the run token."""
+
+GRACE_SECONDS = 10.0
+
+
+def marked(token: str) -> list[int]:
+    """Live processes of this user whose environment holds the token."""
+    needle = f"{VARIABLE}={token}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                if needle in fh.read().split(b"\0"):
+                    found.append(int(entry))
+        except OSError:  # gone meanwhile, or another user's
+            continue
+    return found
+
+
+def main(token: str) -> None:
+    sys.stdin.buffer.read()  # returns at end-of-file: the driver has exited or was killed
+    deadline = time.monotonic() + GRACE_SECONDS
+    while (pids := marked(token)) and time.monotonic() < deadline:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.2)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
