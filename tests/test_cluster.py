@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 import yaml
@@ -107,11 +108,30 @@ def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
     )
 
 
+@dataclass(frozen=True)
+class Cluster:
+    address: str
+    """The head node's GCS address."""
+    node_local: str
+    """A folder the head node sees on this machine's disk and the second node sees as its own empty tmpfs
+    (a private mount namespace): a stand-in for a path on one node's local disk."""
+
+
+def _own_mounts() -> list[str]:
+    """``unshare -m`` and a tmpfs mount, for the second node's private view of ``node_local``."""
+    check = subprocess.run(["unshare", "-m", "sh", "-c", "mount -t tmpfs tmpfs /mnt"], capture_output=True)
+    if check.returncode != 0:
+        pytest.fail(f"the second node needs a private mount namespace (unshare -m): {check.stderr.decode()[:200]}")
+    return ["unshare", "-m", "sh", "-c", 'mount -t tmpfs tmpfs "$0" && exec "$@"']
+
+
 @pytest.fixture(scope="module")
-def two_nodes(tmp_path_factory) -> Iterator[str]:
-    """A head node and a second node, one CPU each, both on loopback; yields the head's address. A second
-    node that dies while starting (its agents were too slow for Ray's fixed waits) is started again."""
+def two_nodes(tmp_path_factory) -> Iterator[Cluster]:
+    """A head node and a second node, one CPU each, both on loopback. A second node that dies while
+    starting (its agents were too slow for Ray's fixed waits) is started again."""
     root = tmp_path_factory.mktemp("ray")
+    node_local = root / "node-local"
+    node_local.mkdir()
     port = _free_port()
     address = f"127.0.0.1:{port}"
     ray_exe = os.path.join(os.path.dirname(sys.executable), "ray")
@@ -125,7 +145,8 @@ def two_nodes(tmp_path_factory) -> Iterator[str]:
     def second_node(attempt: int) -> subprocess.Popen:
         # a second node refuses to start with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0: the lookups are pinned instead
         args = [sys.executable, "-c", SECOND_NODE, "--address", address, "--node-ip-address", "127.0.0.1"]
-        return _start(args + ["--temp-dir", str(root / f"node2-{attempt}")], _ray_env())
+        mounts = _own_mounts() + [str(node_local)]
+        return _start(mounts + args + ["--temp-dir", str(root / f"node2-{attempt}")], _ray_env())
 
     try:
         deadline = time.monotonic() + NODE_READY_SECONDS
@@ -138,7 +159,7 @@ def two_nodes(tmp_path_factory) -> Iterator[str]:
             if time.monotonic() > deadline or head.poll() is not None or nodes[-1].poll() is not None:
                 pytest.fail("the two-node Ray cluster did not come up")
             time.sleep(2)
-        yield address
+        yield Cluster(address, str(node_local))
     finally:
         for process in reversed(nodes):  # `ray start --block` stops its node's processes when it ends
             if process.poll() is None:
@@ -246,7 +267,7 @@ def test_pipeline_on_two_nodes_over_s3_matches_a_local_run(tmp_path, two_nodes, 
         io.write_stored(remote_root + path[len(local_root) :], open(path, "rb").read())
     (tmp_path / "work-ray").mkdir()
     logs: list[dict] = []
-    _run(remote_root, str(tmp_path / "work-ray"), plugin, ["--executor", "ray", "--ray-address", two_nodes], logs)
+    _run(remote_root, str(tmp_path / "work-ray"), plugin, ["--executor", "ray", "--ray-address", two_nodes.address], logs)
 
     local, remote = _outputs(local_root), _outputs(remote_root)
     assert sum("/mix/" in name for name in local) > 1 and sorted(local) == sorted(remote)
@@ -261,3 +282,20 @@ def test_pipeline_on_two_nodes_over_s3_matches_a_local_run(tmp_path, two_nodes, 
     ran = [stage["stage"] for log in logs for stage in log["stages"] if stage["tasks_run"]]
     for expected in ("tag", "mix", "mix: pack"):
         assert expected in ran
+
+
+def test_an_output_on_one_nodes_local_disk_is_refused(two_nodes):
+    """Outputs the second node cannot see (its own disk at that path) are refused before any task runs,
+    with one line naming the folder; otherwise its workers would write where nobody finds the files."""
+    root = os.path.join(two_nodes.node_local, "corpus")
+    write_docs(os.path.join(root, "documents", "0.jsonl.gz"), [{"id": str(i), "text": "some words"} for i in range(8)])
+    write_docs(os.path.join(root, "documents", "1.jsonl.gz"), [{"id": str(i), "text": "more words"} for i in range(8)])
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+    args = [sys.executable, "-m", "dolma.cli", "tag", "--documents", f"{root}/documents/*.jsonl.gz"]
+    args += ["--experiment", "e", "--taggers", '["char_length"]', "--executor", "ray", "--ray-address", two_nodes.address]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode != 0
+    message = done.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in done.stderr and root in message, done.stderr[-2000:]
+    assert "not visible from Ray node" in message and "shared storage or s3://" in message
+    assert not os.path.exists(os.path.join(root, "attributes", "e", "0.jsonl.gz"))
