@@ -267,7 +267,8 @@ def test_pipeline_on_two_nodes_over_s3_matches_a_local_run(tmp_path, two_nodes, 
         io.write_stored(remote_root + path[len(local_root) :], open(path, "rb").read())
     (tmp_path / "work-ray").mkdir()
     logs: list[dict] = []
-    _run(remote_root, str(tmp_path / "work-ray"), plugin, ["--executor", "ray", "--ray-address", two_nodes.address], logs)
+    on_ray = ["--executor", "ray", "--ray-address", two_nodes.address]
+    _run(remote_root, str(tmp_path / "work-ray"), plugin, on_ray, logs)
 
     local, remote = _outputs(local_root), _outputs(remote_root)
     assert sum("/mix/" in name for name in local) > 1 and sorted(local) == sorted(remote)
@@ -292,7 +293,8 @@ def test_an_output_on_one_nodes_local_disk_is_refused(two_nodes):
     write_docs(os.path.join(root, "documents", "1.jsonl.gz"), [{"id": str(i), "text": "more words"} for i in range(8)])
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
     args = [sys.executable, "-m", "dolma.cli", "tag", "--documents", f"{root}/documents/*.jsonl.gz"]
-    args += ["--experiment", "e", "--taggers", '["char_length"]', "--executor", "ray", "--ray-address", two_nodes.address]
+    args += ["--experiment", "e", "--taggers", '["char_length"]']
+    args += ["--executor", "ray", "--ray-address", two_nodes.address]
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode != 0
     message = done.stderr.strip().splitlines()[-1]
