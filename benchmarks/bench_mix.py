@@ -1,7 +1,7 @@
 """Mixer throughput: our `dolma mix` against allenai/dolma 1.2.1's Rust mixer, same config, same inputs,
 same process count, side by side in one run.
 
-    python benchmarks/bench_mix.py [--mb 80] [--shards 4] [--processes 2] [--runs 3] [--peer PATH]
+    python benchmarks/bench_mix.py [--mb 80] [--shards 4] [--processes 2] [--runs 3] [--peer PATH] [--before DIR]
 
 The config is a dolma mixer config with a sample (an include on a random-number attribute, as dolma
 configs sample) and eight exclude filters over one attribute experiment, written once and given to both
@@ -106,10 +106,10 @@ _MEASURE = (
 )
 
 
-def timed(cmd: list[str]) -> tuple[float, float, float]:
+def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: str | None = None) -> tuple[float, float, float]:
     """Wall seconds, CPU seconds of the command and its workers, and the largest process's peak RSS in MB
     (measured in a fresh wrapper process, so runs do not see each other's peaks)."""
-    result = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], capture_output=True, text=True, env=env, cwd=cwd)
     code, wall, cpu, rss = json.loads(result.stdout.strip().splitlines()[-1])
     if code != 0:
         print(result.stderr[-3000:])
@@ -126,17 +126,22 @@ def count_docs(out: str) -> int:
     return total
 
 
-def run_tool(tool: str, peer: str, root: str, processes: int) -> tuple[float, float, float, int]:
+def run_tool(
+    tool: str, peer: str, root: str, processes: int, before: str | None = None
+) -> tuple[float, float, float, int]:
     out = f"{root}/out_{tool}"
     shutil.rmtree(out, ignore_errors=True)
     cfg_path = f"{root}/mix_{tool}.json"
     with open(cfg_path, "w") as handle:
         json.dump(config(root, out, processes), handle)
+    env = None
     if tool == "dolma-1.2.1":
         cmd = [peer, "-c", cfg_path, "mix"]
     else:
         cmd = [sys.executable, "-m", "dolma.cli", "mix", "-c", cfg_path, "--overwrite", "--progress", "false"]
-    wall, cpu, rss = timed(cmd)
+        if tool == "before":  # the checkout's code first on the path; run outside this repository
+            env = {**os.environ, "PYTHONPATH": before or ""}
+    wall, cpu, rss = timed(cmd, env, cwd=root)
     return wall, cpu, rss, count_docs(out)
 
 
@@ -147,16 +152,17 @@ def main() -> int:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--peer", default=os.environ.get("DOLMA_PEER_BIN", DEFAULT_PEER))
+    parser.add_argument("--before", help="a checkout of earlier code (git worktree add --detach DIR COMMIT)")
     args = parser.parse_args()
     root = f"{WORK}/{int(args.mb)}mb-{args.shards}"
     mb = make_corpus(root, args.mb, args.shards)
     print(f"corpus: {mb:,.1f} MB uncompressed JSONL in {args.shards} shards, one sample + eight filters, "
           f"{args.processes} processes, {args.runs} runs each (interleaved)")  # fmt: skip
-    tools = ["ours"] + (["dolma-1.2.1"] if os.path.exists(args.peer) else [])
+    tools = ["ours"] + (["before"] if args.before else []) + (["dolma-1.2.1"] if os.path.exists(args.peer) else [])
     results: dict[str, list[tuple[float, float, float, int]]] = {tool: [] for tool in tools}
     for _ in range(args.runs):
         for tool in tools:
-            results[tool].append(run_tool(tool, args.peer, root, args.processes))
+            results[tool].append(run_tool(tool, args.peer, root, args.processes, args.before))
     print(f"{'tool':<14}{'wall s (median)':>16}{'MB/s':>9}{'CPU s/MB':>10}{'peak RSS MB':>13}{'docs out':>10}")
     speed = {}
     for tool, runs in results.items():
@@ -165,6 +171,14 @@ def main() -> int:
         rss = max(r[2] for r in runs)
         speed[tool] = mb / wall
         print(f"{tool:<14}{wall:>16.2f}{mb / wall:>9.1f}{cpu / mb:>10.3f}{rss:>13.0f}{runs[0][3]:>10,}")
+    if "before" in speed:
+        cpu_of = {tool: statistics.median(r[1] for r in runs) for tool, runs in results.items()}
+        print(
+            f"ratio (ours / before): MB/s {speed['ours'] / speed['before']:.2f}x, "
+            f"CPU s/MB {cpu_of['ours'] / cpu_of['before']:.2f}x"
+        )
+        if results["ours"][0][3] != results["before"][0][3]:
+            print(f"note: documents out differ from before: {results['ours'][0][3]} vs {results['before'][0][3]}")
     if "dolma-1.2.1" in speed:
         print(f"ratio (ours / dolma 1.2.1 MB/s): {speed['ours'] / speed['dolma-1.2.1']:.1f}x")
         docs = {tool: runs[0][3] for tool, runs in results.items()}

@@ -189,3 +189,47 @@ def test_a_second_mix_into_the_same_output_stops_at_once(tmp_path, capsys):
         assert main(["mix", "-c", str(config)]) == 2
     assert f"{tmp_path}/out is locked by another run: `dolma mix`" in capsys.readouterr().err
     assert main(["mix", "-c", str(config)]) == 0
+
+
+HOLDER = """
+import sys, time
+from dolma import locks
+locks.HEARTBEAT, locks.STALE_AFTER = 0.1, 1.0
+with locks.hold([sys.argv[1]], "dolma mix"):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_s3_heartbeat_keeps_a_long_run_locked_and_a_killed_one_is_taken_over(s3_bucket, monkeypatch):
+    """End to end, as two hosts see it (a dead pid is only visible on its own host): a run that holds the lock
+    longer than the stale age keeps it by its heartbeat; once it is killed, its lock goes stale and is taken."""
+    import signal
+
+    lock = locks.for_directory(f"{s3_bucket}/long")
+    run = subprocess.Popen([sys.executable, "-c", HOLDER, lock], stdout=subprocess.PIPE, text=True)
+    try:
+        assert run.stdout is not None and run.stdout.readline().strip() == "held"
+        monkeypatch.setattr(locks, "STALE_AFTER", 1.0)
+        monkeypatch.setattr(locks.socket, "gethostname", lambda: "another-node")
+        first = json.loads(io.read_bytes(lock))["heartbeat"]
+        for _ in range(4):  # 2 s: twice the stale age
+            time.sleep(0.5)
+            with pytest.raises(LockError, match=f"pid {run.pid} on"):
+                with locks.hold([lock], "dolma mix"):
+                    pass
+        assert json.loads(io.read_bytes(lock))["heartbeat"] > first + 1.0
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with locks.hold([lock], "dolma mix"):
+                    assert json.loads(io.read_bytes(lock))["host"] == "another-node"
+                break
+            except LockError:
+                assert time.monotonic() < deadline, "the killed run's lock was never taken over"
+                time.sleep(0.2)
+    finally:
+        run.kill()
+        run.wait()
