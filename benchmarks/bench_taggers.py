@@ -118,8 +118,7 @@ def breakdown(shard: str, taggers: list, runs: int) -> None:
     splits, reading and writing), with each tagger's ``predict_batch`` timed: where a real run's time goes."""
     sys.path.insert(0, ROOT)
     from dolma import registry
-    from dolma.commands.tag import tagger_specs
-    from dolma.tagging import AttributeOutput, TagTask
+    from dolma.tagging import AttributeOutput, TagTask, tagger_specs
 
     specs = tagger_specs(taggers)
     out = os.path.join(os.path.dirname(os.path.dirname(shard)), "breakdown.jsonl.gz")
