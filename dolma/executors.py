@@ -360,10 +360,21 @@ class LocalExecutor(Executor):
         super().__init__(execution)
         self._pool = _Pool(socket.gethostname())
         weakref.finalize(self, self._pool.stop)
+        cores = default_processes()
+        asked = execution.processes or cores
+        self._workers = min(asked, cores)
+        if asked > cores and not execution.quiet:
+            print(
+                f"processes: {asked} asked, this machine has {cores} core(s): running {cores} worker "
+                "process(es) (more would only share the cores; outputs do not depend on the count)",
+                file=sys.stderr,
+            )
 
     @property
     def workers(self) -> int:
-        return self.execution.processes or default_processes()
+        """The ``processes`` setting, at most the cores this process may use: AI2's production configs ask
+        for 188 processes, which on a laptop would start 188 interpreters fighting over a few cores."""
+        return self._workers
 
     def _execute(self, tasks: Sequence[Task], todo: list[int], summary: RunSummary, bar: _Progress) -> None:
         if self.workers <= 1 or len(todo) <= 1:

@@ -279,8 +279,12 @@ def test_a_filter_over_sparse_attributes_keeps_exactly_what_it_selects(shards, t
         "output": {"path": f"{root}/out"},
     }
     code, manifest = _mix_run(root, [stream])
-    if not expected and all(score is None for rows in shards for _, score in rows):
-        return  # no row ever holds the key: reported (an error with --strict), checked in tests/mixers
+    held = [[score is not None for _, score in rows] for rows in shards]
+    if any(all(file) for file in held) and any(not any(file) for file in held):
+        # a file where no row holds a key that every row of a sibling holds is refused as stale (issue 11);
+        # with dolma's sparse rows a small file can look so: the rule is documented in docs/mixer.md
+        assert code == 2
+        return
     assert code == 0
     (entry,) = manifest["streams"]
     _reconciles(entry)
