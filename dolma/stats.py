@@ -15,6 +15,7 @@ from it and marked as estimates.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -272,10 +273,13 @@ def shard_stats(
     sample: Sample = Sample(),
     tokenizer: str | None = None,
     bad_lines: BadLines | None = None,
+    name_regex: str | None = None,
 ) -> ShardStats:
     """Count one documents shard and the attribute shards aligned with it (ids must match line by line);
-    tokens with ``tokenizer`` (a ``tokenizer.json``; whitespace words by default)."""
+    tokens with ``tokenizer`` (a ``tokenizer.json``; whitespace words by default); only the attribute names
+    in which ``name_regex`` is found, if given."""
     stats = ShardStats()
+    pattern = re.compile(name_regex) if name_regex else None
     readers = [_attribute_lines(path) for path in attribute_paths]
     count = load_tokenizer(tokenizer).count
     pending: list[tuple[SourceStats, str]] = []
@@ -303,7 +307,7 @@ def shard_stats(
         for path, reader in zip(attribute_paths, readers, strict=True):
             row = _aligned_row(path, reader, doc.id, where, decode=sampled)
             if sampled:
-                _add_attributes(stats, row.attributes)
+                _add_attributes(stats, row.attributes, pattern)
     count_pending()
     for path, reader in zip(attribute_paths, readers, strict=True):
         extra = next(reader, None)
@@ -314,8 +318,12 @@ def shard_stats(
     return stats
 
 
-def _add_attributes(stats: ShardStats, attributes: dict[str, list[list[float]]]) -> None:
+def _add_attributes(
+    stats: ShardStats, attributes: dict[str, list[list[float]]], pattern: re.Pattern[str] | None
+) -> None:
     for key, spans in attributes.items():
+        if pattern is not None and not pattern.search(key):
+            continue
         attr = stats.attributes.get(key)
         if attr is None:
             attr = stats.attributes[key] = AttributeStats()
@@ -324,3 +332,94 @@ def _add_attributes(stats: ShardStats, attributes: dict[str, list[list[float]]])
         add = attr.scores.add
         for span in spans:
             add(float(span[2]))
+
+
+# --------------------------------------------------------------------- dolma 1.x's analyzer summaries
+
+DOLMA_BUCKETS_PER_OCTAVE = 10**5
+"""dolma 1.x's ``FixedBucketsValTracker(n=5)``: 10**5 buckets per power of two."""
+
+
+class DolmaSummary(msgspec.Struct):
+    """One line of dolma 1.x's ``summaries.jsonl.gz``: ``counts[i]`` values in ``[bins[i], bins[i + 1])``."""
+
+    name: str
+    counts: list[int]
+    bins: list[float]
+    total: int
+    sum: int | float
+
+
+@dataclass
+class FixedBuckets:
+    """dolma 1.x's analyzer histogram, kept (rather than our :class:`Sketch`) so that ``dolma stat`` over
+    attribute files writes the summaries dolma 1.x writes for the same files: a value falls in the bucket
+    ``(floor(mantissa * 10**5), exponent)`` of its ``frexp``; ``summarize`` returns the buckets themselves
+    when there are at most ``bins`` of them, else ``bins`` equal-width bins over the bucket values."""
+
+    counts: dict[tuple[int, int], int] = field(default_factory=dict)
+    total: int = 0
+    sum: int | float = 0
+    """An integer while every value is one (lengths), as in dolma's JSON."""
+
+    def add(self, value: float, count: int = 1) -> None:
+        self._put(value, count)
+        self.total += 1
+        self.sum += value * count
+
+    def _put(self, value: float, count: int) -> None:
+        mantissa, exponent = math.frexp(value)
+        key = (math.floor(mantissa * DOLMA_BUCKETS_PER_OCTAVE), exponent)
+        self.counts[key] = self.counts.get(key, 0) + count
+
+    def add_summary(self, summary: DolmaSummary) -> None:
+        """dolma's merge of one file's summary: each bin's lower edge goes back in with its count (so a file
+        that had more buckets than ``bins`` stays coarse, as in dolma); the count and sum stay exact."""
+        for value, count in zip(summary.bins, summary.counts, strict=False):  # one edge more than counts
+            self._put(value, count)
+        self.total += summary.total
+        self.sum += summary.sum
+
+    def summarize(self, name: str, bins: int) -> DolmaSummary:
+        values, counts = zip(
+            *sorted((m / DOLMA_BUCKETS_PER_OCTAVE * 2**e, c) for (m, e), c in self.counts.items()), strict=True
+        )
+        if len(values) <= bins:
+            mantissa, exponent = math.frexp(max(values))
+            upper = (math.floor(mantissa * DOLMA_BUCKETS_PER_OCTAVE) + 1) / DOLMA_BUCKETS_PER_OCTAVE * 2**exponent
+            return DolmaSummary(name, list(counts), [*values, upper], self.total, self.sum)
+        import numpy
+
+        new_counts, edges = numpy.histogram(values, bins=bins, weights=counts)
+        return DolmaSummary(name, new_counts.tolist(), edges.tolist(), self.total, self.sum)
+
+
+def attribute_file_summaries(path: str, bins: int, name_regex: str | None = None) -> list[DolmaSummary]:
+    """dolma 1.x's per-file analysis of an attribute file: for each attribute name (matching ``name_regex``,
+    searched anywhere in the name), the distribution of its spans' scores (``<name>/score``) and lengths
+    (``<name>/length``); a row where the name holds no span counts as one span ``(0, 0, 0.0)``, and fastText
+    label scores above 1 count as 1, as in dolma."""
+    pattern = re.compile(name_regex) if name_regex else None
+    trackers: dict[str, FixedBuckets] = {}
+    for lineno, line in _attribute_lines(path):
+        try:
+            row = _attribute_decoder.decode(line)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise InputError(f"{path}:{lineno}: bad attribute row: {exc}") from None
+        for name, spans in row.attributes.items():
+            if pattern is not None and not pattern.search(name):
+                continue
+            label = "__label__" in name
+            for start, end, score in spans or [[0, 0, 0.0]]:
+                trackers.setdefault(f"{name}/score", FixedBuckets()).add(min(score, 1.0) if label else score)
+                trackers.setdefault(f"{name}/length", FixedBuckets()).add(int(end) - int(start))
+    return [tracker.summarize(name, bins) for name, tracker in trackers.items()]
+
+
+def merge_summaries(per_file: list[list[DolmaSummary]], bins: int) -> list[DolmaSummary]:
+    """dolma 1.x's aggregation of the files' summaries, in file order."""
+    trackers: dict[str, FixedBuckets] = {}
+    for summaries in per_file:
+        for summary in summaries:
+            trackers.setdefault(summary.name, FixedBuckets()).add_summary(summary)
+    return [tracker.summarize(name, bins) for name, tracker in trackers.items()]

@@ -1,6 +1,11 @@
 """``dolma stat``: documents, bytes and tokens per source, and each attribute's score distribution (count,
 mean, min, max, quantiles, histogram), over document shards and their attribute shards; as a table, JSON and
-a self-contained HTML report with a plot per distribution."""
+a self-contained HTML report with a plot per distribution.
+
+Without ``documents``, it is allenai/dolma 1.x's analyzer, with dolma's keys and meaning: ``attributes`` are
+attribute files (paths, globs, directories), each attribute name's score and span-length distributions are
+summarised in ``bins`` bins (names filtered by ``regex``), and ``report`` is a directory that receives dolma's
+``summaries.jsonl.gz``."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import sys
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import msgspec
 from msgspec import Meta
 
 from dolma import io, layout, report
@@ -17,7 +23,14 @@ from dolma.documents import BadLines
 from dolma.errors import ConfigError
 from dolma.execution import RunConfig
 from dolma.executors import Executor, Report, TaskResult, make_executor
-from dolma.stats import Sample, ShardStats, shard_stats
+from dolma.stats import (
+    DolmaSummary,
+    Sample,
+    ShardStats,
+    attribute_file_summaries,
+    merge_summaries,
+    shard_stats,
+)
 
 
 class Config(RunConfig):
@@ -25,7 +38,11 @@ class Config(RunConfig):
         list[str], Meta(description="document shard paths, globs or directories (e.g. a mix output), local or s3://")
     ] = []
     attributes: Annotated[
-        list[str], Meta(description="attribute experiments to summarise (read from <prefix>/attributes/<name>/)")
+        list[str],
+        Meta(
+            description="attribute experiments to summarise (read from <prefix>/attributes/<name>/); without "
+            "documents, attribute files (paths, globs or directories) as in allenai/dolma's stat"
+        ),
     ] = []
     sample_rate: Annotated[
         float,
@@ -35,7 +52,18 @@ class Config(RunConfig):
     tokenizer: Annotated[
         str | None, Meta(description="a tokenizer.json (local or s3://) to count tokens; default: whitespace words")
     ] = None
-    report: Annotated[str | None, Meta(description="also write the statistics as JSON to this path")] = None
+    report: Annotated[
+        str | None,
+        Meta(
+            description="also write the statistics as JSON to this path; without documents, a directory that "
+            "receives dolma's summaries.jsonl.gz"
+        ),
+    ] = None
+    bins: Annotated[int, Meta(description="without documents: bins per distribution in dolma's summaries")] = 1000
+    total: Annotated[bool, Meta(description="without documents: also print each distribution's sum")] = False
+    regex: Annotated[str | None, Meta(description="only attribute names in which this regular expression is found")] = (
+        None
+    )
     html: Annotated[str | None, Meta(description="also write a self-contained HTML report with plots here")] = None
     mix: Annotated[
         str | None,
@@ -50,6 +78,7 @@ class StatTask:
     sample: Sample
     skip_bad_lines: bool = False
     tokenizer: str | None = None
+    regex: str | None = None
 
     @property
     def label(self) -> str:
@@ -60,7 +89,9 @@ class StatTask:
 
     def run(self, report: Report) -> TaskResult:
         bad = BadLines() if self.skip_bad_lines else None
-        stats = shard_stats(self.document_path, list(self.attribute_paths), self.sample, self.tokenizer, bad)
+        stats = shard_stats(
+            self.document_path, list(self.attribute_paths), self.sample, self.tokenizer, bad, self.regex
+        )
         docs = sum(s.documents for s in stats.sources.values())
         nbytes = sum(s.bytes for s in stats.sources.values())
         report(docs, nbytes)
@@ -84,7 +115,9 @@ def document_files(patterns: list[str]) -> list[str]:
 
 def plan(config: Config) -> list[StatTask]:
     if not config.documents:
-        raise ConfigError("documents: give at least one path, glob or directory")
+        raise ConfigError("documents: give at least one path, glob or directory (or attribute files alone)")
+    if config.total or config.bins != 1000:
+        raise ConfigError("bins, total: only without documents (dolma's summaries of attribute files)")
     if not 0 < config.sample_rate <= 1:
         raise ConfigError(f"sample_rate: must be in (0, 1], got {config.sample_rate}")
     sample = Sample(config.sample_rate, config.seed)
@@ -94,8 +127,68 @@ def plan(config: Config) -> list[StatTask]:
         for attribute_path in attribute_paths:
             if not io.exists(attribute_path):
                 raise ConfigError(f"attributes: {attribute_path} (for {path}) does not exist")
-        tasks.append(StatTask(path, attribute_paths, sample, config.skip_bad_lines, config.tokenizer))
+        tasks.append(StatTask(path, attribute_paths, sample, config.skip_bad_lines, config.tokenizer, config.regex))
     return tasks
+
+
+@dataclass(frozen=True)
+class SummaryTask:
+    """dolma 1.x's analyzer over one attribute file: its per-file summaries, merged by the driver."""
+
+    attribute_path: str
+    bins: int
+    regex: str | None
+
+    @property
+    def label(self) -> str:
+        return self.attribute_path
+
+    def outputs(self) -> list[str]:
+        return []
+
+    def run(self, report: Report) -> TaskResult:
+        summaries = attribute_file_summaries(self.attribute_path, self.bins, self.regex)
+        result = TaskResult(counters={"files": 1})
+        result.payload = summaries
+        return result
+
+
+def plan_summaries(config: Config) -> list[SummaryTask]:
+    """dolma's stat: the attribute files alone; the keys that need documents are refused, not ignored."""
+    for key in ("html", "mix", "tokenizer"):
+        if getattr(config, key) is not None:
+            raise ConfigError(f"{key}: needs documents (without documents, stat summarises attribute files)")
+    if config.sample_rate != 1.0:
+        raise ConfigError("sample_rate: needs documents (without documents, stat reads every attribute row)")
+    if config.bins < 1:
+        raise ConfigError(f"bins: must be at least 1, got {config.bins}")
+    paths = [path for path in io.expand_globs(config.attributes, "attributes") if is_data_file(path)]
+    return [SummaryTask(path, config.bins, config.regex) for path in paths]
+
+
+def render_summaries(summaries: list[DolmaSummary], total: bool) -> list[str]:
+    header = f"{'attribute':<64} {'values':>10} {'mean':>12} {'min':>12} {'max':>12}"
+    lines = [header + (f" {'sum':>14}" if total else "")]
+    for summary in summaries:
+        mean = summary.sum / summary.total if summary.total else 0.0
+        line = (
+            f"{summary.name:<64} {summary.total:>10,} {mean:>12.5g} {summary.bins[0]:>12.5g} {summary.bins[-1]:>12.5g}"
+        )
+        lines.append(line + (f" {summary.sum:>14.6g}" if total else ""))
+    return lines
+
+
+def main_summaries(config: Config) -> int:
+    """dolma 1.x's ``stat``: print each distribution; with ``report``, write dolma's ``summaries.jsonl.gz``."""
+    tasks = plan_summaries(config)
+    summary = make_executor(config.execution()).run(tasks, desc="stat")
+    summaries = merge_summaries([result.payload for result in summary.results if result is not None], config.bins)
+    print("\n".join(render_summaries(summaries, config.total)))
+    if config.report:
+        path = f"{config.report.rstrip('/')}/summaries.jsonl.gz"
+        io.write_bytes(path, b"".join(msgspec.json.encode(s) + b"\n" for s in summaries))
+        print(f"summaries written to {path}", file=sys.stderr)
+    return 0
 
 
 def to_report(stats: ShardStats, sample: Sample) -> dict[str, Any]:
@@ -150,6 +243,8 @@ def _preview(config: Config, executor: Executor) -> dict[str, Any] | None:
 
 
 def main(config: Config) -> int:
+    if not config.documents and config.attributes:
+        return main_summaries(config)
     tasks = plan(config)
     executor = make_executor(config.execution())
     preview = _preview(config, executor)

@@ -134,3 +134,60 @@ def test_misaligned_attributes_are_an_error(tmp_path, capsys):
     assert main(["stat", "--documents", f"{tmp_path}/documents/a.jsonl", "--attributes", "char_length"]) == 2
     err = capsys.readouterr().err
     assert f"{attr}:1: id 'd1' does not match" in err
+
+
+# dolma 1.2.1's `dolma stat --attributes 'attributes/exp/*.gz' --report theirs --bins 6` over the files that
+# `_dolma_attribute_files` writes (recorded with /work/peers_dolma/bin/dolma, 2 December 2026): the lossy
+# per-file histograms of exp__len__length, the empty rows counted as one (0, 0, 0.0) span, the fastText
+# label scores above 1 clamped to 1.
+DOLMA_SUMMARIES = """\
+{"name":"exp__dup__spans/length","counts":[27,19,21,20,19],"bins":[0.0,1.0,2.0,3.0,4.0,4.00008],"total":106,"sum":197}
+{"name":"exp__dup__spans/score","counts":[27,79],"bins":[0.0,1.0,1.00002],"total":106,"sum":79.0}
+{"name":"exp__ft__en__label__en/length","counts":[80],"bins":[10.0,10.00016],"total":80,"sum":800}
+{"name":"exp__ft__en__label__en/score","counts":[80],"bins":[1.0,1.00002],"total":80,"sum":80.0}
+{"name":"exp__len__length/length","counts":[14,13,13,13,13,14],"bins":[3.0,87.5816,172.1632,256.7448,341.3264,425.90799999999996,510.4896],"total":80,"sum":22360}
+{"name":"exp__len__length/score","counts":[14,13,13,13,13,14],"bins":[3.0,87.5816,172.1632,256.7448,341.3264,425.90799999999996,510.4896],"total":80,"sum":22360.0}
+"""
+
+
+def _dolma_attribute_files(root) -> str:
+    for f in range(2):
+        rows = []
+        for i in range(40):
+            n = f * 40 + i
+            attributes = {
+                "exp__len__length": [[0, 7 * n + 3, float(7 * n + 3)]],
+                "exp__ft__en__label__en": [[0, 10, 1.0 + (n % 3) / 100]],
+                "exp__dup__spans": [[j * 5, j * 5 + n % 4 + 1, 1] for j in range(n % 3)],
+            }
+            rows.append({"id": f"d{n}", "attributes": attributes})
+        io.write_bytes(f"{root}/attributes/exp/{f}.jsonl.gz", "".join(json.dumps(r) + "\n" for r in rows).encode())
+    return f"{root}/attributes/exp/*.gz"
+
+
+def test_attribute_files_alone_give_dolmas_summaries(tmp_path, capsys):
+    pattern = _dolma_attribute_files(tmp_path)
+    for processes in ("1", "2"):
+        report = f"{tmp_path}/report-{processes}"
+        args = ["--attributes", pattern, "--report", report, "--bins", "6", "--processes", processes, "--total"]
+        assert main(["stat", *args]) == 0
+        written = io.read_bytes(f"{report}/summaries.jsonl.gz").decode().splitlines(keepends=True)
+        assert "".join(sorted(written)) == DOLMA_SUMMARIES
+    out = capsys.readouterr().out
+    assert "exp__len__length/length" in out and out.splitlines()[0].split()[-1] == "sum"
+
+
+def test_regex_keeps_only_the_names_it_finds(tmp_path):
+    pattern = _dolma_attribute_files(tmp_path)
+    assert main(["stat", "--attributes", pattern, "--report", f"{tmp_path}/r", "--regex", "__label__"]) == 0
+    names = [json.loads(line)["name"] for line in io.read_bytes(f"{tmp_path}/r/summaries.jsonl.gz").splitlines()]
+    assert sorted(names) == ["exp__ft__en__label__en/length", "exp__ft__en__label__en/score"]
+
+
+def test_dolma_keys_that_need_documents_or_attribute_files_are_refused(tmp_path, capsys):
+    pattern = _dolma_attribute_files(tmp_path)
+    assert main(["stat", "--attributes", pattern, "--html", f"{tmp_path}/r.html"]) == 2
+    assert "html: needs documents" in capsys.readouterr().err
+    docs = _corpus(tmp_path)
+    assert main(["stat", "--documents", docs, "--attributes", "len", "--bins", "10"]) == 2
+    assert "bins, total: only without documents" in capsys.readouterr().err
