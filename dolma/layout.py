@@ -9,20 +9,22 @@ from __future__ import annotations
 from dolma import io
 from dolma.errors import ConfigError
 
-DOCUMENTS = "/documents/"
+DOCUMENTS = "documents"
 
 
-def split_documents_path(document_path: str) -> tuple[str, str]:
-    """``(prefix, relative)`` around the first ``/documents/`` component of a document path."""
-    cut = ("/" + document_path).find(DOCUMENTS) - 1
+def split_documents_path(document_path: str, document_dir: str = DOCUMENTS) -> tuple[str, str]:
+    """``(prefix, relative)`` around the first ``/documents/`` component of a document path (or another
+    directory name: allenai/dolma's ``dedupe.document_dir``)."""
+    marker = f"/{document_dir}/"
+    cut = ("/" + document_path).find(marker) - 1
     if cut < -1:
         raise ConfigError(
-            f"{document_path}: document paths must contain a 'documents/' directory "
-            "(<prefix>/documents/...) so attributes can be placed beside them; or set `destination`"
+            f"{document_path}: document paths must contain a '{document_dir}/' directory "
+            f"(<prefix>/{document_dir}/...) so attributes can be placed beside them; or set `destination`"
         )
     if cut == -1:  # a relative path that starts with documents/
-        return ".", document_path[len(DOCUMENTS) - 1 :]
-    return document_path[:cut], document_path[cut + len(DOCUMENTS) :]
+        return ".", document_path[len(marker) - 1 :]
+    return document_path[:cut], document_path[cut + len(marker) :]
 
 
 def check_name(value: str, key: str) -> str:
@@ -39,15 +41,15 @@ def check_name(value: str, key: str) -> str:
     return value
 
 
-def attribute_root(document_path: str, experiment: str) -> str:
+def attribute_root(document_path: str, experiment: str, document_dir: str = DOCUMENTS) -> str:
     """``<prefix>/attributes/<experiment>``: the directory an experiment's attribute files go under."""
-    prefix, _ = split_documents_path(document_path)
+    prefix, _ = split_documents_path(document_path, document_dir)
     return f"{prefix}/attributes/{check_name(experiment, 'experiment')}"
 
 
-def attribute_path(document_path: str, experiment: str) -> str:
-    _, relative = split_documents_path(document_path)
-    return f"{attribute_root(document_path, experiment)}/{relative}"
+def attribute_path(document_path: str, experiment: str, document_dir: str = DOCUMENTS) -> str:
+    _, relative = split_documents_path(document_path, document_dir)
+    return f"{attribute_root(document_path, experiment, document_dir)}/{relative}"
 
 
 def destination_path(document_path: str, pattern: str, destination: str) -> str:

@@ -55,7 +55,13 @@ class DedupeSection(Strict):
     num_partitions: Annotated[int, Meta(description="allenai/dolma partitioning; only 1 is supported")] = 1
     partition_index: Annotated[int, Meta(description="allenai/dolma partitioning; only 0 is supported")] = 0
     file_partition: Annotated[bool, Meta(description="allenai/dolma partitioning; only false is supported")] = False
-    document_dir: Annotated[str, Meta(description="directory name replaced by attributes/<name>")] = "documents"
+    document_dir: Annotated[
+        str,
+        Meta(
+            description="the directory of the document paths that attributes/<name> replaces (allenai/dolma's key): "
+            "<prefix>/<document_dir>/x.json.gz -> <prefix>/attributes/<name>/x.json.gz"
+        ),
+    ] = "documents"
 
 
 class BloomFilterConfig(Strict):
@@ -154,8 +160,9 @@ def key_spec(section: DedupeSection, dolma_compat: bool = False) -> KeySpec:
 
 
 def _check_compat(config: Config) -> None:
-    if config.dedupe.document_dir != "documents":
-        raise ConfigError("dedupe.document_dir: only 'documents' is supported (<prefix>/documents/...)")
+    if config.minhash is not None and config.dedupe.document_dir != layout.DOCUMENTS:
+        raise ConfigError("dedupe.document_dir: only with dedupe.documents or dedupe.paragraphs, not minhash")
+    layout.check_name(config.dedupe.document_dir, "dedupe.document_dir")
     if config.compression.input or config.compression.output:
         raise ConfigError("compression: not configurable; it follows file extensions (attributes mirror documents)")
     if not config.documents:
@@ -201,7 +208,7 @@ def plan_exact(config: Config, task_memory: int) -> ExactRun:
     return ExactRun(
         spec=spec,
         documents=paths,
-        attribute_paths=[layout.attribute_path(p, name) for p in paths],
+        attribute_paths=[layout.attribute_path(p, name, config.dedupe.document_dir) for p in paths],
         bloom_file=bloom.file,
         read_only=bloom.read_only,
         work_dir=config.work_dir.output or bloom.file + ".work",
@@ -219,11 +226,16 @@ def plan_exact(config: Config, task_memory: int) -> ExactRun:
 
 @contextmanager
 def _claimed(
-    documents: list[str], name: str, settings: dict[str, Any], files: list[str], overwrite: bool
+    documents: list[str],
+    name: str,
+    settings: dict[str, Any],
+    files: list[str],
+    overwrite: bool,
+    document_dir: str = layout.DOCUMENTS,
 ) -> Iterator[None]:
     """Lock the attribute directories (and the Bloom filter: two runs into one filter lose updates), then
     check each directory's config record (see ``dolma.provenance``)."""
-    roots = {layout.attribute_root(path, name) for path in documents}
+    roots = {layout.attribute_root(path, name, document_dir) for path in documents}
     records = {root: {"command": "dedupe", "name": name, **settings} for root in roots}
     lock_paths = [locks.for_directory(root) for root in roots] + [locks.for_file(path) for path in files]
     with locks.hold(lock_paths, "dolma dedupe"), provenance.recorded(records, overwrite):
@@ -260,7 +272,7 @@ def main(config: Config) -> int:
     name = dedupe_name(config, run.spec.attribute_name)
     filters = [] if run.read_only else [run.bloom_file]  # read-only runs may share one filter
     with make_executor(execution) as executor:
-        with _claimed(run.documents, name, exact, filters, execution.overwrite):
+        with _claimed(run.documents, name, exact, filters, execution.overwrite, config.dedupe.document_dir):
             outcome = run_exact(run, executor)
         print_outcome(outcome, executor)
     return 0

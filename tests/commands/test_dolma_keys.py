@@ -44,3 +44,28 @@ def test_jq_span_replacement_runs_in_the_mixer(tmp_path):
     assert main(["-c", str(tmp_path / "mix.yaml"), "mix"]) == 0
     texts = [d["text"] for d in read_jsonl(f"{tmp_path}/out/s-00000.jsonl.gz")]
     assert texts == ["mail [B-EMAIL]a@b.co[E-EMAIL] now", "nothing here"]
+
+
+def test_dedupe_document_dir_names_the_directory_attributes_replace(tmp_path, capsys):
+    """dolma's tests/config/filepath-good.json: documents under ``pathnotd0cumentz/``, attributes beside them
+    under ``attributes/<name>/``; without the key (filepath-bad.json) the same paths are refused."""
+    docs = [{"id": f"d{i}", "text": f"shared paragraph\nline {i % 3}"} for i in range(6)]
+    write_docs(f"{tmp_path}/data/pathnotd0cumentz/sub/000.jsonl.gz", docs)
+    config = {
+        "documents": [f"{tmp_path}/data/pathnotd0cumentz/*/*.gz"],
+        "dedupe": {"name": "dd", "document_dir": "pathnotd0cumentz", "paragraphs": {"attribute_name": "dup"}},
+        "bloom_filter": {
+            "file": str(tmp_path / "f.bin"),
+            "estimated_doc_count": 100,
+            "desired_false_positive_rate": 1e-4,
+        },
+    }
+    (tmp_path / "good.yaml").write_text(yaml.safe_dump(config))
+    assert main(["-c", str(tmp_path / "good.yaml"), "dedupe"]) == 0
+    rows = read_jsonl(f"{tmp_path}/data/attributes/dd/sub/000.jsonl.gz")
+    assert [r["id"] for r in rows] == [d["id"] for d in docs]
+    assert [len(r["attributes"]["dup"]) for r in rows] == [0, 1, 1, 2, 2, 2]  # the shared paragraph, then line i % 3
+    del config["dedupe"]["document_dir"]
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
+    assert main(["-c", str(tmp_path / "bad.yaml"), "dedupe", "--overwrite"]) == 2
+    assert "must contain a 'documents/' directory" in capsys.readouterr().err
