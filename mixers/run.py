@@ -117,8 +117,7 @@ def run_mix(run: MixRun, executor: Executor) -> Outcome:
     entries = []
     for plan in run.plans:
         shards = [task.shard() for task in layouts[plan.index]]
-        if config.compat != DOLMA_1_2:
-            writer.remove_stale(plan.config.output.path, plan.config.name, plan.spec.ext, len(shards))
+        writer.remove_stale(plan.config.output.path, plan.config.name, plan.spec.ext, [s.path for s in shards])
         entry = manifest.stream_entry(
             plan, records_of[plan.index], shards, run.samplers.get(plan.index), run.thresholds.get(plan.index)
         )

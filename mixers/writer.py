@@ -211,10 +211,15 @@ def dolma_shard_path(directory: str, stream: str, index: int, last: bool, ext: s
     return io.join(directory, f"{stream}-{index:04d}{'.json' if last else '.jsonl'}{suffix}")
 
 
-def remove_stale(directory: str, stream: str, ext: str, count: int) -> None:
-    """Remove shards of this stream numbered ``count`` and above: left by an earlier run that made more."""
-    pattern = re.compile(re.escape(stream) + r"-(\d{5,})" + re.escape(ext) + r"\Z")
-    for path in io.glob(io.join(directory, f"{stream}-*{ext}")):
-        match = pattern.match(os.path.basename(path))
-        if match and int(match.group(1)) >= count:
+def remove_stale(directory: str, stream: str, ext: str, written: list[str]) -> None:
+    """Remove this stream's shards that the run did not write: left by an earlier run that made more, or
+    named by the other naming (ours ``<stream>-NNNNN.jsonl.gz``, or dolma 1.2.1's ``<stream>-NNNN.jsonl.gz``
+    whose last shard is ``.json.gz``, so a rerun in either mode never leaves a twin of the data)."""
+    suffix = ext.removeprefix(".jsonl")
+    endings = sorted({ext, ".jsonl" + suffix, ".json" + suffix}, key=len, reverse=True)
+    pattern = re.compile(re.escape(stream) + r"-\d{4,}(?:" + "|".join(map(re.escape, endings)) + r")\Z")
+    keep = {os.path.basename(path) for path in written}
+    for path in io.glob(io.join(directory, f"{stream}-*")):
+        name = os.path.basename(path)
+        if pattern.match(name) and name not in keep:
             io.remove(path)

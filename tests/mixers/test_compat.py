@@ -54,13 +54,13 @@ def corpus(root, files=3, per_file=40):
         write_docs(f"{root}/attributes/a/{f:03d}.jsonl.gz", rows)
 
 
-def run(root, *args, **top):
+def run(root, *args, cap: int = 2, **top):
     stream = {
         "name": "s",
         "documents": [f"{root}/documents/*.jsonl.gz"],
         "attributes": ["a"],
         "filter": {"exclude": ["$.attributes[?(@.a__dup[0][2] >= 1.0)]"]},
-        "output": {"path": f"{root}/out", "max_size_in_bytes": 2 * os.path.getsize(f"{root}/documents/000.jsonl.gz")},
+        "output": {"path": f"{root}/out", "max_size_in_bytes": cap * os.path.getsize(f"{root}/documents/000.jsonl.gz")},
     }
     path = os.path.join(root, "mix.yaml")
     with open(path, "w") as fh:
@@ -95,3 +95,27 @@ def test_the_flag_sets_compat_and_the_default_compares_by_value(tmp_path, capsys
     assert len(ids) == 40 and {i.split("-")[0] for i in ids} == {"f2"}  # 1 and 1.0 are >= 1.0: only 0.5 is kept
     assert run(tmp_path, "--compat", "dolma-9") == 2
     assert "compat: 'dolma-9' is not one of dolma-1.2" in capsys.readouterr().err
+
+
+def test_a_rerun_with_other_shards_removes_the_previous_runs_shards_in_either_naming(tmp_path):
+    corpus(tmp_path)
+
+    def shards() -> tuple[list[str], int]:
+        names = sorted(n for n in os.listdir(tmp_path / "out") if n.startswith("s-"))
+        return names, sum(len(read_jsonl(str(tmp_path / "out" / n))) for n in names)
+
+    assert run(tmp_path, compat="dolma-1.2") == 0
+    assert shards() == (["s-0000.jsonl.gz", "s-0001.json.gz"], 60)
+    assert run(tmp_path, "--overwrite", compat="dolma-1.2", cap=10) == 0  # fewer shards: one, the last
+    assert shards() == (["s-0000.json.gz"], 60)
+    assert run(tmp_path, "--overwrite", compat="dolma-1.2", cap=1) == 0  # more: s-0000.json.gz is no longer last
+    assert shards() == (["s-0000.jsonl.gz", "s-0001.jsonl.gz", "s-0002.json.gz"], 60)
+    for f in range(3):  # scores of 0.5: both modes keep every document
+        rows = read_jsonl(f"{tmp_path}/attributes/a/{f:03d}.jsonl.gz")
+        write_docs(
+            f"{tmp_path}/attributes/a/{f:03d}.jsonl.gz", [{**r, "attributes": {"a__dup": [[0, 1, 0.5]]}} for r in rows]
+        )
+    assert run(tmp_path, "--overwrite", cap=10) == 0  # the default naming replaces dolma's
+    assert shards() == (["s-00000.jsonl.gz"], 120)
+    assert run(tmp_path, "--overwrite", compat="dolma-1.2", cap=10) == 0  # and back
+    assert shards() == (["s-0000.json.gz"], 120)

@@ -46,7 +46,7 @@ def test_packed_gzip_members_make_valid_numbered_shards(tmp_path):
     shards = [str(out / f"s-{k:05d}.jsonl.gz") for k in range(len(groups))]
     for group, shard in zip(groups, shards, strict=True):
         concatenate([part.path for part in group], shard)
-    remove_stale(str(out), "s", ".jsonl.gz", len(shards))
+    remove_stale(str(out), "s", ".jsonl.gz", shards)
     assert not (out / "s-00009.jsonl.gz").exists() and len(shards) > 1
     assert all(sum(p.bytes for p in group) <= cap for group in groups)
     content = b"".join(gzip.decompress(open(s, "rb").read()) for s in shards)
