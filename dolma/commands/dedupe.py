@@ -13,12 +13,13 @@ from msgspec import Meta
 
 from dolma import io, layout, locks, provenance
 from dolma.config import Strict, to_dict
+from dolma.dedup import dolma_bloom
 from dolma.dedup.bloom import check_task_memory
 from dolma.dedup.exact import ExactRun, plan_filter, run_exact
 from dolma.dedup.exact_keys import KeySpec, check_key_selects, compile_path
 from dolma.dedup.minhash import MinhashConfig, plan_minhash, run_minhash
 from dolma.errors import ConfigError
-from dolma.execution import RunConfig
+from dolma.execution import Execution, RunConfig
 from dolma.executors import make_executor
 from dolma.outcome import print_outcome
 
@@ -242,6 +243,39 @@ def _claimed(
         yield
 
 
+def _main_dolma_filter(config: Config, execution: Execution) -> int:
+    """Read-only dedupe against a filter file that allenai/dolma's deduper wrote (see ``dolma_bloom``)."""
+    assert config.bloom_filter is not None
+    if config.compat not in (None, "dolma-1.2"):
+        raise ConfigError(f"compat: {config.compat!r} is not known; use dolma-1.2 or leave it unset")
+    dolma_bloom.check_read_only(config.bloom_filter.file, config.bloom_filter.read_only)
+    spec = key_spec(config.dedupe, config.compat == "dolma-1.2")
+    name = dedupe_name(config, spec.attribute_name)
+    paths = input_paths(config)
+    check_key_selects(spec, paths[0])
+    tasks = [
+        dolma_bloom.DolmaFilterTask(
+            p,
+            layout.attribute_path(p, name, config.dedupe.document_dir),
+            config.bloom_filter.file,
+            spec,
+            config.compat == "dolma-1.2",
+            config.skip_bad_lines,
+        )
+        for p in paths
+    ]
+    if config.dryrun:
+        for task in tasks:
+            print(f"{task.document_path} -> {task.attribute_path}")
+        return 0
+    executor = make_executor(execution)
+    settings = {"keys": dataclasses.asdict(spec), "bloom_filter": config.bloom_filter.file, "read_only": True}
+    with _claimed(paths, name, settings, [], execution.overwrite, config.dedupe.document_dir):
+        outcome = dolma_bloom.run_dolma_filter(tasks, executor, execution.overwrite)
+    print_outcome(outcome, executor)
+    return 0
+
+
 def main(config: Config) -> int:
     _check_compat(config)
     if config.minhash is not None:
@@ -263,6 +297,8 @@ def main(config: Config) -> int:
             print_outcome(outcome, executor)
         return 0
     execution = config.execution()
+    if config.bloom_filter is not None and dolma_bloom.is_dolma_filter(config.bloom_filter.file):
+        return _main_dolma_filter(config, execution)
     run = plan_exact(config, execution.task_memory)
     if config.dryrun:
         for path, out in zip(run.documents, run.attribute_paths, strict=True):

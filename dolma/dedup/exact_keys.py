@@ -407,9 +407,12 @@ class ShardKeyArrays:
     without_key: int
 
 
-def read_shard_keys(path: str, spec: KeySpec, bad: BadLines | None, progress: ProgressCounter) -> ShardKeyArrays:
-    """Read one documents shard into its key arrays: the per-document loop of exact dedup."""
-    keys = ShardKeys(spec)
+def read_shard_keys(
+    path: str, spec: KeySpec, bad: BadLines | None, progress: ProgressCounter, keys: ShardKeys | None = None
+) -> ShardKeyArrays:
+    """Read one documents shard into its key arrays: the per-document loop of exact dedup (into ``keys``,
+    e.g. one that tests an allenai/dolma filter instead of hashing)."""
+    keys = keys or ShardKeys(spec)
     ids: list[str] = []
     nbytes = missing = 0
     gc_was_enabled = gc.isenabled()
