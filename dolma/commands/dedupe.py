@@ -268,11 +268,11 @@ def _main_dolma_filter(config: Config, execution: Execution) -> int:
         for task in tasks:
             print(f"{task.document_path} -> {task.attribute_path}")
         return 0
-    executor = make_executor(execution)
     settings = {"keys": dataclasses.asdict(spec), "bloom_filter": config.bloom_filter.file, "read_only": True}
-    with _claimed(paths, name, settings, [], execution.overwrite, config.dedupe.document_dir):
-        outcome = dolma_bloom.run_dolma_filter(tasks, executor, execution.overwrite)
-    print_outcome(outcome, executor)
+    with make_executor(execution) as executor:
+        with _claimed(paths, name, settings, [], execution.overwrite, config.dedupe.document_dir):
+            outcome = dolma_bloom.run_dolma_filter(tasks, executor, execution.overwrite)
+        print_outcome(outcome, executor)
     return 0
 
 

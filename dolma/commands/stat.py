@@ -181,7 +181,8 @@ def render_summaries(summaries: list[DolmaSummary], total: bool) -> list[str]:
 def main_summaries(config: Config) -> int:
     """dolma 1.x's ``stat``: print each distribution; with ``report``, write dolma's ``summaries.jsonl.gz``."""
     tasks = plan_summaries(config)
-    summary = make_executor(config.execution()).run(tasks, desc="stat")
+    with make_executor(config.execution()) as executor:
+        summary = executor.run(tasks, desc="stat")
     summaries = merge_summaries([result.payload for result in summary.results if result is not None], config.bins)
     print("\n".join(render_summaries(summaries, config.total)))
     if config.report:
