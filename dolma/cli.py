@@ -38,16 +38,17 @@ COMMANDS: dict[str, Command] = {
     ),
     "mix": Command("dolma.commands.mix", "filter, rewrite spans, sample and shard streams into a mix (dolma mix)"),
     "tokens": Command("dolma.commands.tokens", "tokenize documents into OLMo's numpy layout (.npy + .csv.gz)"),
+    "run": Command("dolma.commands.run", "run a pipeline file: tag, dedupe, mix, tokens... steps with shared settings"),
     "list": Command("dolma.commands.list_taggers", "list taggers with their descriptions and parameters"),
     "train-fasttext": Command("dolma.commands.train_fasttext", "train a fastText classifier on labelled documents"),
 }
 
 
-def _parser(name: str, command: Command, config_cls: Any) -> argparse.ArgumentParser:
-    epilog = ""
+def _parser(name: str, command: Command, config_cls: Any, guide: str = "") -> argparse.ArgumentParser:
+    epilog = f"{guide.strip()}\n\n" if guide else ""
     if config_cls is not None:
         keys = "\n".join(config.describe(config_cls))
-        epilog = (
+        epilog += (
             f"Config keys (in the YAML/JSON file, or as --key value; nested keys as --section.key value):\n{keys}\n"
         )
     parser = argparse.ArgumentParser(
@@ -74,7 +75,7 @@ def _config_first(args: list[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _config_first(list(sys.argv[1:] if argv is None else argv))
     if not args or args[0] in ("-h", "--help"):
-        print("usage: dolma <command> [-c config.yaml] [--key value ...]  (or dolma -c config.yaml <command> ...)")
+        print("usage: dolma <command> [[-c] config.yaml] [--key value ...]  (or dolma -c config.yaml <command> ...)")
         print("\ncommands:")
         for name, command in COMMANDS.items():
             print(f"  {name:<16}{command.summary}")
@@ -87,7 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = COMMANDS[name]
     module = importlib.import_module(command.module)
     config_cls = getattr(module, "Config", None)
-    parser = _parser(name, command, config_cls)
+    parser = _parser(name, command, config_cls, getattr(module, "GUIDE", ""))
+    if config_cls is not None and rest and not rest[0].startswith("-"):
+        rest = ["-c", *rest]  # `dolma run pipeline.yaml`: a leading path is the config file
     known, overrides = parser.parse_known_args(rest)
     run: Callable[[Any], int] = module.main
     debug = "--debug" in overrides

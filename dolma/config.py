@@ -12,7 +12,7 @@ import os
 import re
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import msgspec
@@ -184,17 +184,41 @@ def _interpolate_string(text: str, key: str, source: str) -> str | None:
     return _ENV_REFERENCE.sub(substitute, text)
 
 
-def interpolate(data: Any, source: str = "config", key: str = "") -> Any:
+_VARIABLE_REFERENCE = re.compile(r"(\\?)\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+"""OmegaConf's reference to another key, ``${name}``: here a pipeline file's ``vars`` (:mod:`dolma.pipeline`)."""
+
+
+def _substitute_variables(text: str, variables: Mapping[str, Any], key: str, source: str) -> Any:
+    """Replace every ``${name}`` in ``text``; a string that is only a reference takes the value's type."""
+
+    def value(name: str) -> Any:
+        if name not in variables:
+            known = ", ".join(sorted(variables)) or "none"
+            raise ConfigError(f"{source}: key {key}: ${{{name}}} is not a variable (vars: {known})")
+        return variables[name]
+
+    whole = _VARIABLE_REFERENCE.fullmatch(text)
+    if whole is not None and not whole.group(1):
+        return value(whole.group(2))
+    return _VARIABLE_REFERENCE.sub(lambda m: m.group(0)[1:] if m.group(1) else str(value(m.group(2))), text)
+
+
+def interpolate(data: Any, source: str = "config", key: str = "", variables: Mapping[str, Any] | None = None) -> Any:
     """Resolve OmegaConf environment references in every string of a loaded config (allenai/dolma reads
-    its configs through OmegaConf, and AI2's configs write paths as ``${oc.env:HOME}/...``). Runs before
-    validation, so a resolved value is checked like any other; an unset variable without a default is an
-    error naming the key."""
+    its configs through OmegaConf, and AI2's configs write paths as ``${oc.env:HOME}/...``), and with
+    ``variables`` the ``${name}`` references to them. Runs before validation, so a resolved value is checked
+    like any other; an unset variable without a default is an error naming the key."""
     if isinstance(data, str):
-        return _interpolate_string(data, key or "(top level)", source) if "${" in data else data
+        if "${" not in data:
+            return data
+        text = _interpolate_string(data, key or "(top level)", source)
+        if variables is None or not isinstance(text, str):
+            return text
+        return _substitute_variables(text, variables, key or "(top level)", source)
     if isinstance(data, dict):
-        return {k: interpolate(v, source, f"{key}.{k}" if key else str(k)) for k, v in data.items()}
+        return {k: interpolate(v, source, f"{key}.{k}" if key else str(k), variables) for k, v in data.items()}
     if isinstance(data, list):
-        return [interpolate(v, source, f"{key}[{i}]") for i, v in enumerate(data)]
+        return [interpolate(v, source, f"{key}[{i}]", variables) for i, v in enumerate(data)]
     return data
 
 

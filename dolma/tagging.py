@@ -239,23 +239,32 @@ def tagger_specs(entries: list[str | dict[str, Any]]) -> tuple[TaggerSpec, ...]:
     return tuple(specs)
 
 
-def plan_tag(config: TagConfig) -> list[TagTask]:
-    """Validate the config (taggers, their parameters, plugins, globs) and list one task per documents shard."""
+def check_tag(config: TagConfig) -> tuple[tuple[registry.Plugin, ...], tuple[TaggerSpec, ...]]:
+    """Everything that needs only the config, not the files (a pipeline checks every step so before running
+    the first): plugins load, taggers exist and take their parameters. Returns the plugins and the taggers."""
     plugins = registry.resolve_plugins(config.tagger_modules)
     if not config.documents:
         raise ConfigError("documents: give at least one path or glob")
     if not config.taggers:
         raise ConfigError("taggers: give at least one tagger (`dolma list` shows them)")
-    specs = tagger_specs(config.taggers)
     if config.experiment:
-        groups = [(layout.check_name(config.experiment, "experiment"), specs)]
-    else:
-        groups = [(spec.name, (spec,)) for spec in specs]
+        layout.check_name(config.experiment, "experiment")
     if config.destination is not None and len(config.destination) != len(config.documents):
         raise ConfigError(
             f"destination: {len(config.destination)} entries for {len(config.documents)} documents entries; "
             "give one destination per documents entry"
         )
+    config.execution()
+    return plugins, tagger_specs(config.taggers)
+
+
+def plan_tag(config: TagConfig) -> list[TagTask]:
+    """Validate the config (taggers, their parameters, plugins, globs) and list one task per documents shard."""
+    plugins, specs = check_tag(config)
+    if config.experiment:
+        groups = [(config.experiment, specs)]
+    else:
+        groups = [(spec.name, (spec,)) for spec in specs]
     tasks = []
     for i, pattern in enumerate(config.documents):
         for path in io.expand_globs([pattern], "documents"):

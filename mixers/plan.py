@@ -57,11 +57,23 @@ def config_hash(config: MixConfig) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def build(config: MixConfig) -> list[StreamPlan]:
+def check(config: MixConfig) -> None:
+    """Everything that needs only the config, not the files (a pipeline checks every step so before running
+    the first): names, outputs, sampling settings, and every expression parses."""
     if not config.streams:
         raise ConfigError("streams: give at least one stream")
     if config.compat is not None and config.compat not in COMPAT_MODES:
         raise ConfigError(f"compat: {config.compat!r} is not one of {', '.join(COMPAT_MODES)} (or unset)")
+    for index, stream in enumerate(config.streams):
+        key = f"streams[{index}]"
+        layout.check_name(stream.name, f"{key}.name")  # it names the output shards: no '..', '/', NUL, dot
+        _check_output(key, stream)
+        _check_sampling(key, stream)
+        _compile_expressions(key, stream, config.compat)
+
+
+def build(config: MixConfig) -> list[StreamPlan]:
+    check(config)
     digest = config_hash(config)[:12]
     plans = []
     seen: dict[tuple[str, str], str] = {}
@@ -77,9 +89,6 @@ def build(config: MixConfig) -> list[StreamPlan]:
 
 def _plan_stream(config: MixConfig, index: int, stream: StreamConfig, digest: str) -> StreamPlan:
     key = f"streams[{index}]"
-    layout.check_name(stream.name, f"{key}.name")  # it names the output shards: no '..', '/', NUL, dot
-    _check_output(key, stream)
-    _check_sampling(key, stream)
     inputs = _expand_documents(key, stream)
     expressions = _compile_expressions(key, stream, config.compat)
     attribute_paths = _attribute_paths(key, stream, inputs)

@@ -182,17 +182,37 @@ def dedupe_name(config: Config, fallback: str | None) -> str:
     return layout.check_name(name, "dedupe.name")
 
 
-def plan_exact(config: Config, task_memory: int) -> ExactRun:
-    """Validate the dedupe and filter settings and the filter file itself (its manifest only: the driver
-    never loads filter bits) against ``task_memory``, the bytes one task may hold."""
+def _exact_settings(config: Config) -> tuple[KeySpec, BloomFilterConfig]:
     if config.compat not in (None, "dolma-1.2"):
         raise ConfigError(f"compat: {config.compat!r} is not known; use dolma-1.2 or leave it unset")
     spec = key_spec(config.dedupe, config.compat == "dolma-1.2")
     if config.bloom_filter is None:
         raise ConfigError("bloom_filter: required for exact dedup (file, and size_in_bytes or estimated_doc_count)")
-    bloom = config.bloom_filter
-    if bloom.partitions < 0:
+    if config.bloom_filter.partitions < 0:
         raise ConfigError("bloom_filter.partitions: must be >= 0 (0: chosen from the filter size)")
+    return spec, config.bloom_filter
+
+
+def check(config: Config) -> None:
+    """Everything that needs only the config (a pipeline checks every step so before running the first)."""
+    _check_compat(config)
+    config.execution()
+    if config.minhash is None:
+        spec, _ = _exact_settings(config)
+        dedupe_name(config, spec.attribute_name)
+        return
+    if config.dedupe.documents is not None or config.dedupe.paragraphs is not None:
+        raise ConfigError(
+            "minhash with dedupe.documents/paragraphs: both would write attributes/<name>/; run them as two "
+            "runs with different dedupe.name"
+        )
+    dedupe_name(config, None)
+
+
+def plan_exact(config: Config, task_memory: int) -> ExactRun:
+    """Validate the dedupe and filter settings and the filter file itself (its manifest only: the driver
+    never loads filter bits) against ``task_memory``, the bytes one task may hold."""
+    spec, bloom = _exact_settings(config)
     manifest, partitions, bits, hashes, sized_for = plan_filter(
         bloom.file,
         spec,
@@ -277,13 +297,8 @@ def _main_dolma_filter(config: Config, execution: Execution) -> int:
 
 
 def main(config: Config) -> int:
-    _check_compat(config)
+    check(config)
     if config.minhash is not None:
-        if config.dedupe.documents is not None or config.dedupe.paragraphs is not None:
-            raise ConfigError(
-                "minhash with dedupe.documents/paragraphs: both would write attributes/<name>/; run them as two "
-                "runs with different dedupe.name"
-            )
         mrun = plan_minhash(config.minhash, input_paths(config), dedupe_name(config, None), config)
         if config.dryrun:
             for path, out in zip(mrun.documents, mrun.attribute_paths, strict=True):

@@ -12,6 +12,7 @@ from dolma import locks, report
 from dolma.executors import Executor, make_executor
 from dolma.mixers.config import MixConfig
 from dolma.mixers.plan import StreamPlan
+from dolma.mixers.plan import check as check_streams
 from dolma.mixers.preview import render as render_preview
 from dolma.mixers.preview import run_preview
 from dolma.mixers.recipes import run_recipe
@@ -28,6 +29,14 @@ def _preview(config: MixConfig, plans: list[StreamPlan], executor: Executor) -> 
     if config.html:
         report.write(config.html, "dolma mix --preview", report.preview_sections(data))
     return 0
+
+
+def check(config: MixConfig) -> None:
+    """Everything that needs only the config (a pipeline checks every step so before running the first); a
+    recipe's streams are known only once it is resolved against the sources."""
+    config.execution()
+    if config.recipe is None:
+        check_streams(config)
 
 
 def main(config: MixConfig) -> int:

@@ -1,8 +1,9 @@
 """``dolma quickstart``: run the whole pipeline on the bundled sample corpus, in a directory of your choice.
 
-The steps and their configs live in ``configs/quickstart/``, copied to ``<output>/configs/``; each step is the
-same ``dolma <command> -c configs/<step>.yaml`` a user would type in the output directory, so the quickstart
-doubles as a worked example to edit and rerun.
+Copies the sample corpus to ``<output>/documents/`` and ``configs/quickstart/`` to ``<output>/configs/``, then
+runs ``configs/pipeline.yaml`` there exactly as ``dolma run configs/pipeline.yaml`` would (one runner,
+:mod:`dolma.pipeline`), and ends with a screen about the corpus, the mix and the report. Every step's config
+is a file the user can edit and rerun alone, so the quickstart doubles as a worked example.
 """
 
 from __future__ import annotations
@@ -13,20 +14,13 @@ import shutil
 from importlib import resources
 from typing import Annotated, Any
 
+import msgspec
 from msgspec import Meta
 
-from dolma import config
+from dolma import config, pipeline
+from dolma.commands.run import step_command
 from dolma.config import Strict
-from dolma.errors import ConfigError
-
-
-class Step(Strict):
-    command: str
-    config: str
-
-
-class Pipeline(Strict):
-    steps: list[Step]
+from dolma.pipeline import PipelineConfig
 
 
 class Config(Strict):
@@ -38,26 +32,16 @@ class Config(Strict):
 
 
 def main(cfg: Config) -> int:
-    from dolma.cli import main as cli_main
-
     bundled = resources.files("dolma.configs")
-    pipeline = config.build(Pipeline, config.load_file(str(bundled / "quickstart" / "pipeline.yaml")))
     output = os.path.abspath(cfg.output)
     shutil.copytree(str(bundled / "sample" / "documents"), os.path.join(output, "documents"), dirs_exist_ok=True)
     shutil.copytree(str(bundled / "quickstart"), os.path.join(output, "configs"), dirs_exist_ok=True)
-    extra = [] if cfg.processes is None else ["--processes", str(cfg.processes)]
-    extra += ["--overwrite"] if cfg.overwrite else []
-    cwd = os.getcwd()
-    os.chdir(output)
-    try:
-        for step in pipeline.steps:
-            step_config = os.path.join("configs", step.config)  # a copy the user can edit and rerun
-            print(f"$ dolma {step.command} -c {step_config} {' '.join(extra)}".rstrip(), flush=True)
-            code = cli_main([step.command, "-c", step_config, *extra])
-            if code != 0:
-                raise ConfigError(f"quickstart step `dolma {step.command}` failed (exit {code})")
-    finally:
-        os.chdir(cwd)
+    settings: dict[str, Any] = {} if cfg.processes is None else {"processes": cfg.processes}
+    settings |= {"overwrite": True} if cfg.overwrite else {}
+    flags = "".join(f" --settings.{key} {json.dumps(value)}" for key, value in settings.items())
+    print(f"$ cd {output} && dolma run configs/pipeline.yaml{flags}", flush=True)
+    loaded = config.load(PipelineConfig, os.path.join(output, "configs", "pipeline.yaml"))
+    pipeline.run(msgspec.structs.replace(loaded, directory=output, settings=loaded.settings | settings), step_command)
     print("\n".join(summary(output)))
     return 0
 

@@ -113,13 +113,19 @@ def document_files(patterns: list[str]) -> list[str]:
     return files
 
 
-def plan(config: Config) -> list[StatTask]:
+def check(config: Config) -> None:
+    """Everything that needs only the config (a pipeline checks every step so before running the first)."""
     if not config.documents:
         raise ConfigError("documents: give at least one path, glob or directory (or attribute files alone)")
     if config.total or config.bins != 1000:
         raise ConfigError("bins, total: only without documents (dolma's summaries of attribute files)")
     if not 0 < config.sample_rate <= 1:
         raise ConfigError(f"sample_rate: must be in (0, 1], got {config.sample_rate}")
+    config.execution()
+
+
+def plan(config: Config) -> list[StatTask]:
+    check(config)
     sample = Sample(config.sample_rate, config.seed)
     tasks = []
     for path in document_files(config.documents):

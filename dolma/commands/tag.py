@@ -12,9 +12,14 @@ from dolma import io, locks, provenance
 from dolma.errors import ConfigError
 from dolma.executors import RunSummary, make_executor
 from dolma.outcome import Outcome, print_outcome
-from dolma.tagging import ProfileConfig, TagConfig, plan_tag
+from dolma.tagging import ProfileConfig, TagConfig, check_tag, plan_tag
 
 Config = TagConfig
+
+
+def check(config: TagConfig) -> None:
+    """The checks that need only the config (``dolma run`` makes them for every step before the first)."""
+    check_tag(config)
 
 
 def main(config: TagConfig) -> int:

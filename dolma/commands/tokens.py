@@ -114,12 +114,20 @@ def spec_of(config: Config) -> TokenizeSpec:
     )
 
 
-def plan(config: Config) -> TokensRun:
+def check(config: Config) -> TokenizeSpec:
+    """Everything that needs only the config (a pipeline checks every step so before running the first)."""
     if not config.documents:
         raise ConfigError("documents: give at least one path or glob")
     if not config.destination:
         raise ConfigError("destination: give the directory for the .npy and .csv.gz files")
-    return plan_tokens(config.documents, config.destination, spec_of(config), config.seed, config.files_per_process)
+    config.execution()
+    return spec_of(config)
+
+
+def plan(config: Config) -> TokensRun:
+    spec = check(config)
+    assert config.destination is not None  # checked above; tells mypy
+    return plan_tokens(config.documents, config.destination, spec, config.seed, config.files_per_process)
 
 
 def main(config: Config) -> int:
