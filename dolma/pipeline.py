@@ -39,9 +39,12 @@ from dolma.executors import make_executor
 from dolma.outcome import Outcome, print_outcome
 
 SHARED_SETTINGS = tuple(
-    name for name in (*(f.encode_name for f in msgspec.structs.fields(RunConfig)), "seed") if name != "dryrun"
+    name
+    for name in (*(f.encode_name for f in msgspec.structs.fields(RunConfig)), "seed")
+    if name not in ("dryrun", "work_dir")
 )
-"""Keys ``settings`` may hold: the execution settings every long command shares, and the seed."""
+"""Keys ``settings`` may hold: the execution settings every long command shares, and the seed (not
+``dryrun``, which is the pipeline's own, nor ``work_dir``, a folder each command uses for itself)."""
 
 
 class StepConfig(Strict):
@@ -65,7 +68,10 @@ class PipelineConfig(Strict):
     ] = None
     settings: Annotated[
         dict[str, Any],
-        Meta(description=f"shared by every step whose command has the key, unless it sets its own: {SHARED_SETTINGS}"),
+        Meta(
+            description="shared by every step whose command has the key, unless it sets its own: "
+            + ", ".join(SHARED_SETTINGS)
+        ),
     ] = {}
     steps: Annotated[list[StepConfig], Meta(description="the steps, run in this order")] = []
     dryrun: Annotated[bool, Meta(description="check every step's config and print it resolved; run nothing")] = False
@@ -124,7 +130,10 @@ def _plan_step(
     commands: Callable[[str], StepCommand],
 ) -> Step:
     where = f"step {index + 1} ({name}, dolma {entry.command})"
-    runner = commands(entry.command)
+    try:
+        runner = commands(entry.command)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
     if isinstance(entry.config, str):
         data = config.load_file(entry.config)
         where = f"{where}, {entry.config}"

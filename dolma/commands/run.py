@@ -14,6 +14,8 @@ Config = PipelineConfig
 STEP_COMMANDS = ("tag", "dedupe", "mix", "tokens", "stat", "train-fasttext")
 
 GUIDE = """\
+  dolma run pipeline.yaml [--vars.NAME value ...] [--settings.KEY value ...] [--dryrun]
+
 A pipeline file runs commands in order with shared settings:
 
   vars:                       # values the steps use as ${name}; override with --vars.corpus /data/cc
