@@ -10,7 +10,6 @@ import difflib
 import functools
 import hashlib
 import importlib
-import importlib.metadata
 import os
 import sys
 import types
@@ -100,8 +99,10 @@ def load_plugins(plugins: Iterable[Plugin]) -> None:
 @functools.cache
 def load_installed() -> None:
     """Import the built-in taggers and every package's ``dolma.taggers`` entry points."""
+    from importlib import metadata  # here, not at the top: importing it costs every worker process ~0.1 CPU s
+
     importlib.import_module("dolma.taggers")
-    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
         entry.load()
 
 
