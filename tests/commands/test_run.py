@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -221,3 +223,30 @@ def test_help_explains_the_file_format(capsys):
     out = capsys.readouterr().out
     assert "vars:" in out and "settings:" in out and "steps:" in out and "${corpus}" in out
     assert "configs/pipelines/" in out
+
+
+def absolute(value, root: Path):
+    """The step configs' relative paths made absolute under ``root`` (workers of a Ray started elsewhere do not
+    share the pipeline's working directory)."""
+    if isinstance(value, dict):
+        return {key: absolute(item, root) for key, item in value.items()}
+    if isinstance(value, list):
+        return [absolute(item, root) for item in value]
+    relative = ("corpus/", "mixed", "work/", "tokens", "tokenizer.json")
+    return f"{root}/{value}" if isinstance(value, str) and value.startswith(relative) else value
+
+
+def test_on_ray_the_pipeline_writes_the_local_pools_bytes(piped, tmp_path, ray_local, capsys):
+    """``settings.executor: ray`` reaches every step: same attributes, mix shards and token arrays."""
+    root = make_workdir(tmp_path / "ray")
+    for name, body in STEPS.items():
+        (root / name).write_text(yaml.safe_dump(absolute(body, root)))
+    args = ["run", str(root / "pipeline.yaml"), "--directory", str(root), "--settings.executor", "ray"]
+    assert main([*args, "--settings.log_format", "json"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    assert [r["command"] for r in records] == ["dolma tag", "dolma dedupe", "dolma dedupe (minhash)", "dolma mix",
+                                               "dolma tokens", "dolma run"]  # fmt: skip
+    assert all(socket.gethostname() not in r["nodes"] for r in records[:-1])  # Ray names its nodes by id
+    same = [rel for rel in outputs(piped) if rel.endswith((".jsonl.gz", ".npy"))]  # others record the paths
+    assert len(same) > 12
+    assert {rel: outputs(root)[rel] for rel in same} == {rel: outputs(piped)[rel] for rel in same}
