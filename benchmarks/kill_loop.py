@@ -192,15 +192,19 @@ def _reap(token: str) -> None:
 def kill_once(
     root: Path, pipeline: Pipeline, executor: str, reference: dict[str, str], rng: random.Random,
     horizon: float, grace: float, figures: Figures, log: Path,
-) -> None:  # fmt: skip
+) -> float | None:  # fmt: skip
+    """One run killed at a random time below ``horizon``; returns the run's seconds if it ended first."""
     token = uuid.uuid4().hex
+    started = time.monotonic()
     proc = _run(pipeline.command(root, executor), token, log)
     figures.runs += 1
-    deadline = time.monotonic() + rng.uniform(0.2, horizon)
+    deadline = started + rng.uniform(0.2, horizon)
+    ended = None
     while time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)
     if proc.poll() is not None:
         figures.finished_before_kill += 1
+        ended = time.monotonic() - started
     else:
         workers = _workers(proc.pid, token, executor)
         if workers and rng.random() < 0.5:
@@ -229,6 +233,7 @@ def kill_once(
     if partial:
         figures.partial_outputs += 1
         figures.failures.append(f"{pipeline.name}/{executor}: after a kill, final-named files differ: {partial[:3]}")
+    return ended
 
 
 def rerun(
@@ -277,11 +282,14 @@ def loop(
         return figures, 0.0
     reference = snapshot(corpus, pipeline)
     crashed = corpus
+    horizon = reference_seconds  # shrinks to a fresh run's time when one ends first (the reference ran cold)
     for r in range(rounds):
         shutil.rmtree(crashed, ignore_errors=True)
         make_corpus(crashed, shards, per_shard)
-        for _ in range(rng.choice([1, 2])):
-            kill_once(crashed, pipeline, executor, reference, rng, reference_seconds, grace, figures, log)
+        for kill in range(rng.choice([1, 2])):
+            ended = kill_once(crashed, pipeline, executor, reference, rng, horizon, grace, figures, log)
+            if kill == 0 and ended is not None:
+                horizon = min(horizon, ended)
         rerun(crashed, pipeline, executor, reference, figures, log)
         print(f"  {pipeline.name}/{executor} round {r + 1}/{rounds}: {figures.runs} runs (driver killed "
               f"{figures.killed_driver}, worker killed {figures.killed_worker}, ended first "
