@@ -181,6 +181,14 @@ class Figures:
     failures: list[str] = field(default_factory=list)
 
 
+def _command_line(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace").strip()[:120]
+    except OSError:
+        return f"pid {pid} (gone)"
+
+
 def _reap(token: str) -> None:
     for pid in _processes_with(token):
         try:
@@ -226,7 +234,9 @@ def kill_once(
     survivors = _processes_with(token)
     if survivors:
         figures.orphans += 1
-        figures.failures.append(f"{pipeline.name}/{executor}: {len(survivors)} process(es) outlived the driver")
+        names = [_command_line(pid) for pid in survivors]
+        where = f"{pipeline.name}/{executor}"
+        figures.failures.append(f"{where}: {len(survivors)} process(es) outlived the driver: {names}")
         _reap(token)
     now = snapshot(root, pipeline)  # stage files of unfinished runs are not final names: only the reference's are
     partial = [rel for rel, digest in now.items() if rel in reference and reference[rel] != digest]
