@@ -195,16 +195,19 @@ def main() -> int:
             wall, cpu = timed(tool_cmd(tool, args.peer, tokenizer, root, out, 2 if tool.endswith("2p") else 1))
             results[tool].append((wall, cpu, tokens))
     print(f"{'tool':<16}{'wall s':>8}{'MB/s':>8}{'Mtok/s':>8}{'CPU s/MB':>10}{'Mtok/s/core':>13}")
-    speed = {}
+    speed: dict[str, float] = {}
+    cpu_per_mb: dict[str, float] = {}
     for tool, runs in results.items():
         wall = statistics.median(r[0] for r in runs)
         cpu = statistics.median(r[1] for r in runs)
         tokens = runs[0][2]
         speed[tool] = mb / wall
+        cpu_per_mb[tool] = cpu / mb
         per_core = f"{tokens / cpu / 1e6:>13.2f}" if not tool.endswith("2p") else f"{'':>13}"
         print(f"{tool:<16}{wall:>8.2f}{mb / wall:>8.2f}{tokens / wall / 1e6:>8.2f}{cpu / mb:>10.3f}{per_core}")
     print(f"tokens written: {results['bare'][0][2]:,} (EOS included)")
     print(f"bare / ours (1 process) wall time: {speed['bare'] / speed['ours-1p']:.2f}x (target <= 1.3x)")
+    print(f"ours (1 process) / bare CPU s per MB: {cpu_per_mb['ours-1p'] / cpu_per_mb['bare']:.2f}x (target <= 1.3x)")
     print(f"ours 2 processes / 1 process MB/s: {speed['ours-2p'] / speed['ours-1p']:.2f}x")
     if "dolma-1.2.1-1p" in speed:
         print(f"ours / dolma 1.2.1 (1 process) MB/s: {speed['ours-1p'] / speed['dolma-1.2.1-1p']:.2f}x")
