@@ -16,12 +16,12 @@ dolma's provided attribute files where they exist, else fixture files that hold 
 config's filters and span rules read, sparse as dolma writes them (present on about half of the rows, with
 seeded scores and spans), the same files for both tools. Both tools run the config with
 ``dolma -c <config> <command>``; outputs are identical when the documents (mix, compared as sorted JSON
-objects) or attribute rows (tag, dedupe) are equal. A mix that differs is rerun with ``--compat dolma-1.2``;
-if that one is identical, the table says so.
+objects) or attribute rows (tag, dedupe) are equal. A mix or dedupe that differs is rerun with ``--compat
+dolma-1.2`` (dolma's numeric comparison, shard names and dedupe row shapes); if that one is identical, the
+table says so.
 
 Part 2, dolma's own tests: each ``tests/config`` config with an expected output in ``tests/data/expected``
-runs from a copy of the checkout (its relative paths unchanged; mixer configs with ``compat: dolma-1.2``,
-dedupe configs as they are, since dedupe has no compat key), and our output
+runs from a copy of the checkout (its relative paths unchanged, with ``compat: dolma-1.2``), and our output
 file (named as dolma's test names it) is compared as dolma's test compares it (mixer: documents equal after
 removing ``metadata.provenance``; dedupe: ids, attribute keys and spans).
 
@@ -295,14 +295,19 @@ def run_config(path: str, checkout: str, scratch: str) -> dict[str, str]:
     if theirs == ours:
         row["identical"] = "yes"
         return row
-    if command == "mix":
-        shutil.rmtree(os.path.join(work, "ours", "output"), ignore_errors=True)
+    if command in ("mix", "dedupe"):
+        for made in ("output", "attributes", "tmp", "tmp-in"):
+            shutil.rmtree(os.path.join(work, "ours", made), ignore_errors=True)
+        for made in glob.glob(os.path.join(work, "ours", "bloom.bin*")):  # a fresh filter, not the first run's
+            shutil.rmtree(made) if os.path.isdir(made) else os.remove(made)
         ok, message = run_tool(
             "ours", outcomes["ours"][2], command, os.path.join(work, "ours"), ("--compat", "dolma-1.2")
         )
-        if ok and mix_output(os.path.join(work, "ours")) == theirs:
+        if ok and compare(os.path.join(work, "ours")) == theirs:
             row["identical"] = "compat"
-            row["why"] = "identical with --compat dolma-1.2 (dolma's 1 != 1.0)"
+            row["why"] = "identical with --compat dolma-1.2 (" + (
+                "dolma's 1 != 1.0)" if command == "mix" else "dolma's dedupe rows: keys left out, spans)"
+            )
             return row
     row["identical"] = "no"
     only_theirs, only_ours = len(set(theirs) - set(ours)), len(set(ours) - set(theirs))
@@ -343,9 +348,8 @@ def expected_test(name: str, checkout: str, scratch: str) -> dict[str, str]:
     shutil.rmtree(run_dir, ignore_errors=True)
     shutil.copytree(os.path.join(checkout, "tests"), os.path.join(run_dir, "tests"))
     config = load_config(os.path.join(run_dir, "tests", "config", name))
-    if kind == "mix":
-        config["compat"] = "dolma-1.2"
-    else:  # dedupe has no compat key: its output shape is the deduper's own
+    config["compat"] = "dolma-1.2"
+    if kind == "dedupe":
         config["bloom_filter"]["file"] = os.path.join(run_dir, "bloom.bin")
     config_path = os.path.join(run_dir, f"ours-{name}")
     with open(config_path, "w") as fh:
