@@ -118,7 +118,7 @@ def command_of(config: Any) -> str | None:
         return "dedupe"
     if "taggers" in config:
         return "tag"
-    if "tokenizer" in config:
+    if "tokenizer" in config or "tokenizer_name_or_path" in config:  # the latter: dolma's deprecated key
         return "tokens"
     return None
 
