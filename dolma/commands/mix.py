@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import sys
 
-from dolma import locks, report
+from dolma import locks
 from dolma.executors import Executor, make_executor
 from dolma.mixers.config import MixConfig
 from dolma.mixers.plan import StreamPlan
 from dolma.mixers.plan import check as check_streams
-from dolma.mixers.preview import render as render_preview
-from dolma.mixers.preview import run_preview
-from dolma.mixers.recipes import run_recipe
 from dolma.mixers.run import check_replacing, describe, plan_mix, run_mix, up_to_date
 from dolma.outcome import print_outcome
 
@@ -24,6 +21,10 @@ Config = MixConfig
 
 def _preview(config: MixConfig, plans: list[StreamPlan], executor: Executor) -> int:
     """``--preview``: what each rule would drop or edit, estimated on a seeded sample; no output written."""
+    from dolma import report  # here: a plain mix (and each of its workers) need not import the report code
+    from dolma.mixers.preview import render as render_preview
+    from dolma.mixers.preview import run_preview
+
     data = run_preview(plans, config.preview_sample_rate, config.seed, executor)
     print("\n".join(render_preview(data)))
     if config.html:
@@ -42,6 +43,8 @@ def check(config: MixConfig) -> None:
 def main(config: MixConfig) -> int:
     execution = config.execution()
     if config.recipe is not None:  # resolve a published mix into streams, then mix (mixers/recipes.py)
+        from dolma.mixers.recipes import run_recipe
+
         with make_executor(execution) as recipe_executor:
             print_outcome(run_recipe(config, recipe_executor), recipe_executor)
         return 0
