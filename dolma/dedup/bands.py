@@ -14,16 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from dolma.dedup.clusters import edge_columns
-from dolma.dedup.signatures import FORMAT, jaccard_estimate, jaccard_exact_pairs
-from dolma.dedup.stage_files import band_column, gather_rows, read_table, write_sorted
+from dolma.dedup.signatures import FORMAT
+from dolma.dedup.stage_files import band_column, read_table, write_sorted
+from dolma.dedup.verification import pair_similarity
 from dolma.executors import Report, TaskResult
 
 BYTES_PER_ENTRY = 48
 """Memory of one (document, band) entry in a band task: its hash and global row (16 bytes) kept for every band
 of the task, plus the sort of the band being bucketed (argsort, sorted copy, group starts) and its edges."""
-EXACT_SET_BYTES = 2_000 * 24
-"""Verification memory assumed per document with ``verify: exact``: a set of 2,000 shingle hashes (a document
-of about 2,000 words), gathered (4 bytes) and sorted with its pair's tag (8 bytes, twice for the sort)."""
 
 
 def hash_range_of(values: np.ndarray, ranges: int) -> np.ndarray:
@@ -60,7 +58,10 @@ class BandTask:
         a, b = self._candidates(report)
         candidates = len(a)
         if self.verify != "none" and len(a):
-            keep = self._verify(a, b)
+            similarity = pair_similarity(
+                self.signature_paths, self.offsets, a, b, self.verify, self.num_perm, self.memory_bytes
+            )
+            keep = similarity >= self.verify_threshold
             a, b = a[keep], b[keep]
         counters = {"candidate_pairs": candidates, "verified_pairs": len(a)}
         meta = {"format": FORMAT, "bands": list(self.bands), "hash_range": self.hash_range, "counters": counters}
@@ -100,29 +101,6 @@ class BandTask:
             return a, b
         pairs = np.unique(np.stack([a, b], axis=1), axis=0)
         return pairs[:, 0], pairs[:, 1]
-
-    def _verify(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Which pairs reach the verify threshold, by estimated (signature agreement) or exact (shingle sets)
-        Jaccard similarity. Pairs are verified in chunks whose gathered rows fit half the task's memory; each
-        chunk reads, from the files holding its documents, only that column's row groups holding them."""
-        per_document = 3 * 4 * self.num_perm if self.verify == "estimated" else EXACT_SET_BYTES
-        chunk = max(1, self.memory_bytes // 2 // (2 * per_document))
-        column = "signature" if self.verify == "estimated" else "shingles"
-        offsets = np.asarray(self.offsets, dtype=np.int64)
-        keep = np.zeros(len(a), dtype=bool)
-        for start in range(0, len(a), chunk):
-            ca, cb = a[start : start + chunk], b[start : start + chunk]
-            nodes, inverse = np.unique(np.concatenate([ca, cb]), return_inverse=True)
-            ia, ib = inverse[: len(ca)], inverse[len(ca) :]
-            gathered = gather_rows(list(self.signature_paths), offsets, nodes, column)
-            if self.verify == "estimated":
-                sig = gathered.flatten().to_numpy().reshape(len(nodes), self.num_perm)
-                similarity = jaccard_estimate(sig[ia], sig[ib])
-            else:
-                list_offsets = gathered.offsets.to_numpy().astype(np.int64)
-                similarity = jaccard_exact_pairs(list_offsets, gathered.values.to_numpy(), ia, ib)
-            keep[start : start + len(ca)] = similarity >= self.verify_threshold
-        return keep
 
 
 def bucket_edges(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

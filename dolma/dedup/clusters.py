@@ -17,20 +17,25 @@ its smallest node. A large-star task counts the nodes of its input that are not 
 (``unsettled``); when the count is zero everywhere the input was already the final stars, and the driver only
 ever reads that one counter per task.
 
-Keepers: the task of partition ``k`` takes the stars whose centre hashes to ``k``: their size, and the keeper
-(the centre, which is the first in input order, or the highest ``keeper`` score with ties to input order, the
-scores read from the signature files of the members only). Cluster facts are then written per shard by tasks
+Keepers: the task of partition ``k`` takes the stars whose centre hashes to ``k`` (whole components) and
+orders each one's members by priority: input order, or the highest ``keeper`` score with ties to input order,
+the scores read from the signature files of the members only. The first is kept. With verification, a member
+is removed only if it is itself a near-duplicate of a kept document (:func:`checked_keepers`): a component is
+a chain of pairwise links, and its ends can be far apart. Cluster facts are then written per shard by tasks
 over groups of shards.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
 from dolma.dedup.signatures import FORMAT, splitmix64
 from dolma.dedup.stage_files import gather_rows, read_range, write_sorted, write_table
+from dolma.dedup.verification import pair_similarity
 from dolma.executors import Report, TaskResult
 
 BYTES_PER_EDGE = 96
@@ -149,10 +154,48 @@ class StarTask:
         return TaskResult(counters=counters)
 
 
+MAX_KEEPER_ROUNDS = 8
+"""Rounds of the keeper check: each round resolves at least one document of every cluster still open, and
+real clusters need one to three. Documents still open after the last round are kept (never removed unchecked):
+a cap on work that can only cost recall, on a chain of more than this many mutually distant documents."""
+
+Similarity = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""Jaccard similarity of rows ``a[i]`` and ``b[i]`` (the verification's measure)."""
+
+
+def checked_keepers(
+    cluster: np.ndarray, member: np.ndarray, similarity: Similarity | None, threshold: float
+) -> np.ndarray:
+    """Per member (rows in priority order within each cluster: the keeper first), the member it is kept for:
+    itself if it is kept. The first member is kept; every other member close enough to it (``similarity >=
+    threshold``) is removed for it; of the rest, the first is kept too and the same is done, for at most
+    :data:`MAX_KEEPER_ROUNDS` rounds. So a removed document is always a verified near-duplicate of a kept one,
+    even in a chain A~B~C where C is far from A (C is then kept). Without ``similarity`` (``verify: none``)
+    every member is removed for the first."""
+    first = np.concatenate([[True], cluster[1:] != cluster[:-1]]) if len(cluster) else np.zeros(0, bool)
+    head = np.flatnonzero(first)[np.cumsum(first) - 1]
+    if similarity is None:
+        return member[head]
+    kept_for = member.copy()
+    open_rows = np.arange(len(member))
+    for _ in range(MAX_KEEPER_ROUNDS):
+        if not len(open_rows):
+            break
+        c = cluster[open_rows]
+        leads = np.concatenate([[True], c[1:] != c[:-1]])
+        leader = open_rows[np.flatnonzero(leads)[np.cumsum(leads) - 1]]
+        others = open_rows[~leads]
+        near = similarity(member[others], member[leader[~leads]]) >= threshold
+        kept_for[others[near]] = member[leader[~leads]][near]
+        open_rows = others[~near]
+    return kept_for
+
+
 @dataclass(frozen=True)
 class KeeperTask:
-    """The stars centred in one partition: per member, its cluster id (the keeper's global row), the cluster
-    size and whether it is a duplicate (every member but the keeper)."""
+    """The stars centred in one partition (whole components): per member, the kept document it is removed for
+    or itself (``cluster_id``, a global row), how many documents share that id (``cluster_size``) and whether
+    it is removed (``duplicate``). With verification, each removal is checked against that kept document."""
 
     inputs: tuple[str, ...]
     partition: int
@@ -161,6 +204,10 @@ class KeeperTask:
     signature_paths: tuple[str, ...]
     offsets: tuple[int, ...]
     by_score: bool
+    verify: str = "none"
+    verify_threshold: float = 1.0
+    num_perm: int = 0
+    memory_bytes: int = 1 << 30
 
     @property
     def label(self) -> str:
@@ -171,26 +218,34 @@ class KeeperTask:
 
     def run(self, report: Report) -> TaskResult:
         member, centre = stars(*read_partition(self.inputs, self.partition, self.partitions))
-        order = np.lexsort((member, centre))
-        member, centre = member[order], centre[order]
-        first = np.concatenate([[True], centre[1:] != centre[:-1]]) if len(centre) else np.zeros(0, bool)
-        cluster = np.cumsum(first) - 1
-        size = np.bincount(cluster)[cluster] if len(cluster) else np.zeros(0, np.int64)
-        keeper = centre  # the smallest member: the first in input order
+        order = np.lexsort((member, centre))  # by component, then input order: the centre (smallest) first
         if self.by_score and len(member):
             rows = np.unique(member)
             scores = gather_rows(list(self.signature_paths), np.asarray(self.offsets), rows, "keeper_score")
             score = scores.to_numpy()[np.searchsorted(rows, member)]
-            best = np.lexsort((member, -score, cluster))  # per cluster: highest score, then first in order
-            head = best[np.concatenate([[True], cluster[best][1:] != cluster[best][:-1]])]
-            keeper = member[head][cluster]
+            order = np.lexsort((member, -score, centre))  # per component: highest score, then input order
+        member, centre = member[order], centre[order]
+        similarity = None
+        if self.verify != "none":
+            similarity = partial(
+                pair_similarity,
+                self.signature_paths,
+                self.offsets,
+                verify=self.verify,
+                num_perm=self.num_perm,
+                memory_bytes=self.memory_bytes,
+            )
+        kept_for = checked_keepers(centre, member, similarity, self.verify_threshold)
+        _, group = np.unique(kept_for, return_inverse=True)
+        size = np.bincount(group)[group] if len(group) else np.zeros(0, np.int64)
+        duplicate = member != kept_for
         columns = {
             "node": member.astype(np.int64),
-            "cluster_id": keeper.astype(np.int64),
+            "cluster_id": kept_for.astype(np.int64),
             "cluster_size": size.astype(np.int64),
-            "duplicate": (member != keeper).astype(np.uint8),
+            "duplicate": duplicate.astype(np.uint8),
         }
-        counters = {"clusters": int(first.sum()), "duplicates": int((member != keeper).sum())}
+        counters = {"clusters": int(((~duplicate) & (size > 1)).sum()), "duplicates": int(duplicate.sum())}
         write_sorted(self.output, "node", columns, {"format": FORMAT, "counters": counters})
         report(0, 0)
         return TaskResult(counters=counters)

@@ -8,8 +8,9 @@ skipped when its outputs exist so a run restarted after any stage resumes there:
    64-bit hash per LSH band;
 2. *bands* (parallel, one task per group of bands): documents sharing a band hash become candidate edges,
    optionally verified by their estimated Jaccard similarity (agreement of the signatures);
-3. *clusters* (the driver): connected components over the edges (:mod:`dolma.dedup.clusters`) and one
-   keeper per cluster: the first in input order, or the highest value of a named attribute;
+3. *clusters* (parallel rounds over edge partitions): connected components over the edges
+   (:mod:`dolma.dedup.clusters`) and one keeper per component: the first in input order, or the highest value
+   of a named attribute; with verification, a member is removed only if it is near a kept document itself;
 4. *attributes* (parallel): per document, ``<name>_duplicate`` (1 for every member but the keeper),
    ``<name>_cluster_id`` and ``<name>_cluster_size``, as document-level spans.
 """
@@ -517,6 +518,10 @@ def _clusters(
             paths,
             starts,
             by_score=run.keeper_paths is not None,
+            verify=run.config.verify,
+            verify_threshold=run.verify_threshold,
+            num_perm=run.hashing.num_perm,
+            memory_bytes=executor.task_memory,
         )
         for k in range(partitions)
     ]

@@ -1,13 +1,14 @@
 """The MinHash clustering as it was done in one process before the stages were partitioned, kept as a test
 oracle: every document's band hashes at once, one bucket pass per band, per-pair verification, union-find
-components over every edge and keepers over every document. The partitioned stages must give exactly its
-clusters, keepers and ids."""
+components over every edge, keepers over every document, and the keeper check one document at a time. The
+partitioned stages must give exactly its clusters, keepers and ids."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from dolma.dedup.bands import bucket_edges
+from dolma.dedup.clusters import MAX_KEEPER_ROUNDS
 from dolma.dedup.signatures import jaccard_estimate
 from dolma.dedup.stage_files import band_column, read_table
 
@@ -39,19 +40,28 @@ def component_sizes(labels: np.ndarray) -> np.ndarray:
     return np.bincount(labels, minlength=len(labels))[labels]
 
 
-def keepers(labels: np.ndarray, scores: np.ndarray | None = None) -> np.ndarray:
-    """Per node, whether it is its component's keeper: the highest score (ties and ``scores=None``: the
-    first in input order)."""
+def kept_for(labels: np.ndarray, scores: np.ndarray | None, near) -> np.ndarray:
+    """Per node, the node it is kept for (itself when kept): in each component, in priority order, the first
+    open member is kept and every open member ``near`` it is removed for it; repeated while members are open,
+    for at most ``MAX_KEEPER_ROUNDS`` rounds (then the rest are kept)."""
     n = len(labels)
     index = np.arange(n, dtype=np.int64)
-    if scores is None:
-        return labels == index
-    order = np.lexsort((index, -np.asarray(scores, dtype=np.float64), labels))
-    first = np.ones(n, dtype=bool)
-    first[1:] = labels[order][1:] != labels[order][:-1]
-    keep = np.zeros(n, dtype=bool)
-    keep[order[first]] = True
-    return keep
+    priority = np.zeros(n) if scores is None else -np.asarray(scores, dtype=np.float64)
+    result = index.copy()
+    members: dict[int, list[int]] = {}
+    for node in np.lexsort((index, priority, labels)).tolist():
+        members.setdefault(int(labels[node]), []).append(node)
+    for nodes in members.values():
+        open_nodes = nodes
+        for _ in range(MAX_KEEPER_ROUNDS):
+            if not open_nodes:
+                break
+            leader, rest = open_nodes[0], open_nodes[1:]
+            for node in rest:
+                if near(node, leader):
+                    result[node] = leader
+            open_nodes = [node for node in rest if result[node] == node]
+    return result
 
 
 def jaccard_exact(a: np.ndarray, b: np.ndarray) -> float:
@@ -80,20 +90,23 @@ def cluster_facts(
     if len(a):
         pairs = np.unique(np.stack([a, b], axis=1), axis=0)
         a, b = pairs[:, 0], pairs[:, 1]
-    if verify == "estimated" and len(a):
+    near = lambda i, j: True  # noqa: E731 (verify: none)
+    if verify == "estimated":
         sig = np.concatenate([np.asarray(t.column("signature").to_pylist(), dtype=np.uint32) for t in tables])
-        keep = jaccard_estimate(sig[a], sig[b]) >= threshold
-        a, b = a[keep], b[keep]
-    if verify == "exact" and len(a):
+        near = lambda i, j: jaccard_estimate(sig[i], sig[j]) >= threshold  # noqa: E731
+        if len(a):
+            keep = jaccard_estimate(sig[a], sig[b]) >= threshold
+            a, b = a[keep], b[keep]
+    if verify == "exact":
         sets = [np.asarray(s, dtype=np.uint32) for t in tables for s in t.column("shingles").to_pylist()]
-        keep = np.array([jaccard_exact(sets[i], sets[j]) >= threshold for i, j in zip(a, b, strict=True)])
+        near = lambda i, j: jaccard_exact(sets[i], sets[j]) >= threshold  # noqa: E731
+        keep = np.array([near(i, j) for i, j in zip(a, b, strict=True)], dtype=bool)
         a, b = a[keep], b[keep]
     labels = components(n, a, b)
     scores = np.concatenate([t.column("keeper_score").to_numpy() for t in tables]) if by_score else None
-    keep = keepers(labels, scores)
-    cluster_id = labels
-    if scores is not None:
-        keeper_of = np.zeros(n, dtype=np.int64)
-        keeper_of[labels[keep]] = np.flatnonzero(keep)
-        cluster_id = keeper_of[labels]
-    return {"duplicate": (~keep).astype(np.uint8), "cluster_id": cluster_id, "cluster_size": component_sizes(labels)}
+    cluster_id = kept_for(labels, scores, near)
+    return {
+        "duplicate": (cluster_id != np.arange(n)).astype(np.uint8),
+        "cluster_id": cluster_id,
+        "cluster_size": np.bincount(cluster_id, minlength=n)[cluster_id],
+    }

@@ -17,7 +17,7 @@ from dolma import io
 from dolma.cli import main
 from dolma.dedup import stage_files
 from dolma.dedup.bands import BandTask, bucket_edges, plan_band_tasks
-from dolma.dedup.clusters import large_star, small_star, stars
+from dolma.dedup.clusters import MAX_KEEPER_ROUNDS, checked_keepers, large_star, small_star, stars
 from dolma.dedup.minhash import MAX_STAR_STEPS, MinhashConfig, choose_bands
 from dolma.dedup.signatures import (
     Hashing,
@@ -30,7 +30,7 @@ from dolma.dedup.signatures import (
 )
 from dolma.dedup.stage_files import read_table
 from dolma.errors import ConfigError
-from tests.dedup.minhash_oracle import cluster_facts, component_sizes, components, jaccard_exact, keepers
+from tests.dedup.minhash_oracle import cluster_facts, component_sizes, components, jaccard_exact, kept_for
 from tests.helpers import read_jsonl, write_docs
 
 VOCAB = sorted({"".join(random.Random(i).choices("abcdefghijklmnopqrstuvwxyz", k=7)) for i in range(5000)})
@@ -146,9 +146,34 @@ def test_components_keepers_sizes():
     labels = components(7, np.array([5, 1, 3]), np.array([6, 3, 5]))
     assert labels.tolist() == [0, 1, 2, 1, 4, 1, 1]
     assert component_sizes(labels).tolist() == [1, 4, 1, 4, 1, 4, 4]
-    assert keepers(labels).tolist() == [True, True, True, False, True, False, False]
+    everything_near = lambda i, j: True  # noqa: E731
+    assert kept_for(labels, None, everything_near).tolist() == [0, 1, 2, 1, 4, 1, 1]
     scores = np.array([0, 0.1, 0, 0.9, 0, 0.9, 0.2])
-    assert keepers(labels, scores).tolist() == [True, False, True, True, True, False, False]  # tie: first
+    assert kept_for(labels, scores, everything_near).tolist() == [0, 3, 2, 3, 4, 3, 3]  # tie: first
+
+
+def test_the_keeper_check_removes_only_documents_near_a_kept_one():
+    """Two components in priority order: a chain 10~11~12~13 where only neighbours are near, and a star 20-23
+    whose members are all near 20 except 23, which is near 22 (removed) and nothing else."""
+    near_pairs = {(10, 11), (11, 12), (12, 13), (20, 21), (20, 22), (22, 23)}
+
+    def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.array([1.0 if (min(x, y), max(x, y)) in near_pairs else 0.2 for x, y in zip(a, b, strict=True)])
+
+    cluster = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    member = np.array([10, 11, 12, 13, 20, 21, 22, 23])
+    assert checked_keepers(cluster, member, similarity, 0.7).tolist() == [10, 10, 12, 12, 20, 20, 20, 23]
+    assert checked_keepers(cluster, member, None, 0.7).tolist() == [10, 10, 10, 10, 20, 20, 20, 20]
+    labels = np.array([0, 0, 0, 0, 4, 4, 4, 4])
+    oracle = kept_for(labels, None, lambda i, j: similarity([member[i]], [member[j]])[0] >= 0.7)
+    assert member[oracle].tolist() == [10, 10, 12, 12, 20, 20, 20, 23]
+
+
+def test_the_keeper_check_stops_after_its_rounds_and_keeps_the_rest():
+    """A chain of mutually distant documents: one is resolved per round; what is left open is kept."""
+    n = MAX_KEEPER_ROUNDS + 3
+    kept = checked_keepers(np.zeros(n, np.int64), np.arange(n), lambda a, b: np.zeros(len(a)), 0.7)
+    assert kept.tolist() == list(range(n))
 
 
 # -------------------------------------------------------------------------------------- end to end
@@ -221,6 +246,30 @@ def test_keeper_by_highest_attribute(tmp_path):
     dup = [r["attributes"]["minhash_duplicate"][0][2] for r in attribute_rows(tmp_path)]
     assert dup == [1, 0, 1]
     assert {r["attributes"]["minhash_cluster_id"][0][2] for r in attribute_rows(tmp_path)} == {1}
+
+
+def window_corpus(root) -> None:
+    """A chain A~B~C: three 600-word windows of one text, each 70 words on from the previous, so neighbours
+    have word 5-gram Jaccard 526 / 666 = 0.79 and A and C 456 / 736 = 0.62 (below the 0.7 threshold)."""
+    rng = random.Random(5)
+    words = [rng.choice(VOCAB) for _ in range(740)]
+    texts = {name: " ".join(words[70 * i : 70 * i + 600]) for i, name in enumerate("ABC")}
+    write_docs(f"{root}/documents/00.jsonl.gz", [{"id": k, "text": v} for k, v in texts.items()])
+
+
+@pytest.mark.parametrize("verify", ["estimated", "exact"])
+def test_a_chain_keeps_its_end_when_the_end_is_far_from_the_keeper(tmp_path, verify):
+    window_corpus(tmp_path)
+    assert run(tmp_path, "--minhash.verify", verify) == 0
+    rows = {r["id"]: r["attributes"] for r in attribute_rows(tmp_path)}
+    facts = {k: [a[f"minhash_{n}"][0][2] for n in ("duplicate", "cluster_id", "cluster_size")] for k, a in rows.items()}
+    assert facts == {"A": [0, 0, 2], "B": [1, 0, 2], "C": [0, 2, 1]}
+
+
+def test_without_verification_a_chain_is_one_cluster(tmp_path):
+    window_corpus(tmp_path)
+    assert run(tmp_path, "--minhash.verify", "none") == 0
+    assert [r["attributes"]["minhash_duplicate"][0][2] for r in attribute_rows(tmp_path)] == [0, 1, 1]
 
 
 STAGES = ("edges", "components", "keepers", "clusters")
