@@ -1,5 +1,6 @@
-"""A labelled multilingual set for language identification, built from the translated gettext catalogues
-on this machine (``/usr/share/locale/<code>/LC_MESSAGES/*.mo``, shipped by Debian packages).
+"""Labelled multilingual sets for language identification, built from the translated gettext catalogues
+on this machine (``/usr/share/locale/<code>/LC_MESSAGES/*.mo``, shipped by Debian packages); and, closer to
+documentation, :func:`build_documents` (translated manual pages, debconf questions, catalogue documents).
 
 Each catalogue is one language's translation of one program's messages, so the directory's language code
 labels every message in it: real text, written by people, in 60+ languages, with no download. The set has
@@ -28,9 +29,11 @@ from __future__ import annotations
 
 import gettext
 import glob
+import gzip
 import os
 import random
 import re
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -141,3 +144,138 @@ def build(seed: int = 0, locale_dir: str = LOCALE_DIR) -> list[Sample]:
                 samples.append(Sample(text, lang, length, program))
                 made += 1
     return samples
+
+
+# ------------------------------------------------------------------------- the document-like set
+
+MANUAL, DEBCONF, CATALOGUE = "manual", "debconf", "catalogue"
+MAN_DIR = "/usr/share/man"
+DEBCONF_TEMPLATES = "/var/cache/debconf/templates.dat"
+DOCUMENTS_PER_LANGUAGE = {MANUAL: 20, DEBCONF: 10, CATALOGUE: 20}
+PASSAGE_WORDS = (150, 400)
+CATALOGUE_CHARS = 2500
+DEBCONF_CHARS = 300
+_DEBCONF_FIELD = re.compile(r"^(Description|Extended_description)(?:-([A-Za-z_]+))?(?:\.[\w-]+)?: ?(.*)$")
+
+
+def _english_share(text: str, english: set[str]) -> float:
+    """The share of ``text``'s letters in words that its page's English original also has."""
+    words = text.lower().split()
+    letters = [sum(c.isalpha() for c in w) for w in words]
+    found = sum(n for w, n in zip(words, letters, strict=True) if w in english)
+    return found / max(sum(letters), 1)
+
+
+def manual_passages(rng: random.Random, man_dir: str = MAN_DIR) -> dict[str, list[Sample]]:
+    """Passages of 150-400 words of translated manual pages (``/usr/share/man/<code>/man*/``, labelled by
+    ``<code>`` as catalogues are) and of English ones (``man1``-``man8``, gcloud's generated pages left out),
+    at most 3 per page so that no page dominates a language. Many "translated" pages translate only the
+    headings (the shadow suite's pages in it, zh_CN, da, pl, ru...): a passage whose letters are for half or
+    more in words of the English original page (same name in ``man<section>/``) is English, not its label,
+    and is left out (a rule added after reading the first run's errors; it uses no identifier)."""
+    from minhash_quality import man_page_text
+
+    def words_of(path: str) -> set[str]:
+        try:
+            with gzip.open(path, "rt", errors="replace") as f:
+                return set(man_page_text(f.read()).lower().split())
+        except (OSError, EOFError):
+            return set()
+
+    pages: dict[str, list[str]] = {}
+    for path in sorted(glob.glob(os.path.join(man_dir, "*", "man*", "*.gz"))):
+        lang = label(path.split(os.sep)[-3])
+        if lang is not None:
+            pages.setdefault(lang, []).append(path)
+    pages["en"] = sorted(
+        p for p in glob.glob(os.path.join(man_dir, "man[1-8]", "*.gz")) if not os.path.basename(p).startswith("gcloud")
+    )
+    found: dict[str, list[Sample]] = {}
+    for lang, paths in sorted(pages.items()):
+        rng.shuffle(paths)
+        for path in paths:
+            if len(found.get(lang, [])) >= DOCUMENTS_PER_LANGUAGE[MANUAL]:
+                break
+            try:
+                with gzip.open(path, "rt", errors="replace") as f:
+                    tokens = man_page_text(f.read()).split()
+            except (OSError, EOFError):
+                continue
+            parts = path.split(os.sep)
+            english = set() if lang == "en" else words_of(os.path.join(man_dir, parts[-2], parts[-1]))
+            start = 0
+            for _ in range(3):
+                size = rng.randint(*PASSAGE_WORDS)
+                if start + PASSAGE_WORDS[0] > len(tokens):
+                    break
+                text = " ".join(tokens[start : start + size])
+                start += size
+                if sum(c.isalpha() for c in text) * 2 >= len(text) and _english_share(text, english) < 0.5:
+                    found.setdefault(lang, []).append(Sample(text, lang, MANUAL, path))
+    return {lang: samples[: DOCUMENTS_PER_LANGUAGE[MANUAL]] for lang, samples in found.items()}
+
+
+def debconf_documents(path: str = DEBCONF_TEMPLATES) -> dict[str, list[Sample]]:
+    """Per language, one document per package: every debconf question of the package in that language (its
+    short and extended descriptions: installation prompts that explain a choice), at least 300 characters."""
+    texts: dict[tuple[str, str], list[str]] = {}
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            records = f.read().split("\n\n")
+    except OSError:
+        return {}
+    for record in records:
+        package = ""
+        for line in record.splitlines():
+            if line.startswith("Name: "):
+                package = line[len("Name: ") :].split("/")[0]
+            match = _DEBCONF_FIELD.match(line)
+            if not match or not package:
+                continue
+            lang = label(match.group(2).lower()) if match.group(2) else "en"
+            text = clean(_DIRECTIVE.sub(" ", match.group(3).replace("\\n", "\n")))
+            if lang is not None and text:
+                texts.setdefault((lang, package), []).append(text)
+    found: dict[str, list[Sample]] = {}
+    for (lang, package), parts in sorted(texts.items()):
+        text = "\n".join(dict.fromkeys(parts))
+        if len(text) >= DEBCONF_CHARS:
+            found.setdefault(lang, []).append(Sample(text, lang, DEBCONF, package))
+    return found
+
+
+def build_documents(seed: int = 0, locale_dir: str = LOCALE_DIR) -> list[Sample]:
+    """The document-like set: per language, manual-page passages, debconf documents and catalogue documents
+    (messages of one program joined to 2,500+ characters: translated UI text at document length), for every
+    language the catalogues hold enough messages of (as :func:`build`) and those with manual pages."""
+    rng = random.Random(seed)
+    manuals = manual_passages(rng)
+    debconf = debconf_documents()
+    samples: list[Sample] = []
+    catalogues = pools(locale_dir)
+    for lang in sorted(set(catalogues) | set(manuals)):
+        samples += manuals.get(lang, [])
+        chosen = debconf.get(lang, [])
+        samples += rng.sample(chosen, min(len(chosen), DOCUMENTS_PER_LANGUAGE[DEBCONF]))
+        programs = catalogues.get(lang, {})
+        if len({m for messages in programs.values() for m in messages}) < MIN_MESSAGES:
+            continue
+        names = sorted(programs)
+        weights = [len(programs[p]) for p in names]
+        made, tries = 0, 0
+        while made < DOCUMENTS_PER_LANGUAGE[CATALOGUE] and tries < 1000:
+            tries += 1
+            program = rng.choices(names, weights)[0]
+            text = _joined(rng, programs[program], CATALOGUE_CHARS, 600)
+            if len(text) >= CATALOGUE_CHARS:
+                samples.append(Sample(text, lang, CATALOGUE, program))
+                made += 1
+    return samples
+
+
+def halves(indices: list[int], texts: list[str]) -> tuple[list[int], list[int]]:
+    """``(dev, test)`` of ``indices``: each falls in one half by a hash of its text, so a rule tuned on the dev
+    half is scored on texts it never saw."""
+    dev = [i for i, text in zip(indices, texts, strict=True) if zlib.crc32(text.encode()) % 2 == 0]
+    test = [i for i, text in zip(indices, texts, strict=True) if zlib.crc32(text.encode()) % 2 == 1]
+    return dev, test

@@ -305,7 +305,7 @@ def truth_jaccard(a: str, b: str) -> float:
     return len(sa & sb) / len(sa | sb) if sa | sb else 0.0
 
 
-def _man_page_text(raw: str) -> str:
+def man_page_text(raw: str) -> str:
     """A troff page as plain words: request lines dropped, font and character escapes removed."""
     lines = [line for line in raw.splitlines() if not line.startswith((".", "'"))]
     return re.sub(r"\\(f[BIRP]|f\(..|\(..|\*.|[-e&|^])", " ", "\n".join(lines))
@@ -336,7 +336,7 @@ def real_texts(rng: random.Random, count: int, words: tuple[int, int] = (80, 500
             )
         except (OSError, EOFError):
             continue
-        text = _man_page_text(raw) if "/man/" in str(path) else raw
+        text = man_page_text(raw) if "/man/" in str(path) else raw
         tokens = text.split()
         start = 0
         while start + words[0] <= len(tokens) and len(out) < count:

@@ -6,8 +6,10 @@ beside allenai/dolma 1.2.1's taggers on the same labelled sets.
 - PII (:mod:`pii_set`): precision, recall and F1 per class (e-mail, phone, IPv4, payment card; phone recall
   split into North American and international), and how many planted look-alikes each tool flags, by kind.
   A detected span counts for a planted item it overlaps (dolma's spans include the spaces around a number).
-- Language ID (:mod:`language_set`): top-1 accuracy overall, by length and per language, and the macro mean
-  over languages, with CPU seconds per MB, for every identifier this project offers and for dolma's
+- Language ID (:mod:`language_set`): on two sets (UI strings, and documents: manual pages, debconf questions,
+  catalogue documents), each split in a dev and a test half, top-1 accuracy overall, by length or kind and
+  per language, and the macro mean over languages, with CPU seconds per MB, for every identifier this
+  project offers and for dolma's
   ``ft_lang_id_doc_v1`` on the same lid.176 model (dolma downloads ``lid.176.bin`` at start, which cannot
   happen here: its tagger is run unchanged but for ``MODEL_PATH``).
 - MinHash: ``minhash_quality()`` and ``print_quality()`` of :mod:`minhash_quality` (precision and recall by
@@ -172,30 +174,69 @@ def pii_section(documents: int, peer: bool) -> dict:
 Identifier = Callable[[Sequence[str]], list[str]]
 
 
-def language_section(identifiers: dict[str, Identifier], peer: bool) -> None:
+PREDICTIONS = os.path.join(HERE, "work", "language", "predictions.json")
+"""Every identifier's answer per sample of both sets, kept for studying combinations on the dev halves."""
+
+
+def language_sets() -> dict[str, list[language_set.Sample]]:
+    """Both labelled sets, restricted to the languages lid.176 names (and, in the document set, to languages
+    with 10+ documents)."""
     from dolma.taggers.classifiers import model_labels
     from dolma.taggers.language import load_language_model
 
     known = set(model_labels(load_language_model(None)))
-    samples = [s for s in language_set.build() if s.language in known]
-    texts = [s.text for s in samples]
-    megabytes = sum(len(t.encode()) for t in texts) / 1e6
-    results: dict[str, tuple[list[str], float]] = {}
-    for name, identify in identifiers.items():
-        started = time.process_time()
-        predicted = identify(texts)
-        results[name] = (predicted, time.process_time() - started)
-    if peer:
-        with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
-            f.writelines(json.dumps(t) + "\n" for t in texts)
-        out = json.loads(run_peer(PEER_LANGUAGE, f.name, LID_MODEL)[-1])
-        os.unlink(f.name)
-        results["allenai/dolma 1.2.1 ft_lang_id_doc_v1"] = (out["top"], out["cpu"])
+    documents = [s for s in language_set.build_documents() if s.language in known]
+    counts = collections.Counter(s.language for s in documents)
+    return {
+        "UI strings set": [s for s in language_set.build() if s.language in known],
+        "document-like set": [s for s in documents if counts[s.language] >= 10],
+    }
+
+
+def language_section(identifiers: dict[str, Identifier], peer: bool) -> None:
+    saved: dict[str, object] = {}
+    for title, samples in language_sets().items():
+        texts = [s.text for s in samples]
+        megabytes = sum(len(t.encode()) for t in texts) / 1e6
+        results: dict[str, tuple[list[str], float]] = {}
+        for name, identify in identifiers.items():
+            started = time.process_time()
+            predicted = identify(texts)
+            results[name] = (predicted, time.process_time() - started)
+        if peer:
+            with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+                f.writelines(json.dumps(t) + "\n" for t in texts)
+            out = json.loads(run_peer(PEER_LANGUAGE, f.name, LID_MODEL)[-1])
+            os.unlink(f.name)
+            results["allenai/dolma 1.2.1 ft_lang_id_doc_v1"] = (out["top"], out["cpu"])
+        saved[title] = {
+            "samples": [[s.language, s.length, s.source, s.text] for s in samples],
+            "predicted": {name: predicted for name, (predicted, _) in results.items()},
+        }
+        dev, test = language_set.halves(list(range(len(samples))), [s.text for s in samples])
+        print(f"\n== language ID, {title}: {len(samples):,} samples, {megabytes:.2f} MB ==")
+        for half, rows in (("test half", test), ("dev half", dev)):
+            print_language_table(f"{title}, {half}", [samples[i] for i in rows], results, rows, megabytes)
+    os.makedirs(os.path.dirname(PREDICTIONS), exist_ok=True)
+    with open(PREDICTIONS, "w") as f:
+        json.dump(saved, f)
+
+
+def print_language_table(
+    title: str,
+    samples: list[language_set.Sample],
+    results: dict[str, tuple[list[str], float]],
+    rows: list[int],
+    megabytes: float,
+) -> None:
+    """Top-1 overall, macro over languages, by length, CPU s/MB (of the whole set), then per language."""
     languages = sorted({s.language for s in samples})
-    print(f"\nlanguage ID: {len(samples):,} samples, {len(languages)} languages, {megabytes:.2f} MB")
-    print(f"{'identifier':<48}{'top-1':>8}{'macro':>8}{'short':>8}{'para.':>8}{'long':>8}{'CPU s/MB':>10}")
+    lengths = sorted({s.length for s in samples})
+    print(f"\n{title}: {len(samples):,} samples, {len(languages)} languages")
+    print(f"{'identifier':<48}{'top-1':>8}{'macro':>8}" + "".join(f"{k[:7]:>8}" for k in lengths) + f"{'CPU s/MB':>10}")
     per_language: dict[str, dict[str, float]] = {}
-    for name, (predicted, cpu) in results.items():
+    for name, (all_predicted, cpu) in results.items():
+        predicted = [all_predicted[i] for i in rows]
         right = [p == s.language for p, s in zip(predicted, samples, strict=True)]
         by_language: dict[str, list[bool]] = collections.defaultdict(list)
         by_length: dict[str, list[bool]] = collections.defaultdict(list)
@@ -204,13 +245,10 @@ def language_section(identifiers: dict[str, Identifier], peer: bool) -> None:
             by_length[s.length].append(ok)
         per_language[name] = {lang: sum(v) / len(v) for lang, v in by_language.items()}
         macro = sum(per_language[name].values()) / len(languages)
-        lengths = "".join(
-            f"{sum(by_length[k]) / len(by_length[k]):>8.4f}"
-            for k in (language_set.SHORT, language_set.PARAGRAPH, language_set.LONG)
-        )
-        print(f"{name[:47]:<48}{sum(right) / len(right):>8.4f}{macro:>8.4f}{lengths}{cpu / megabytes:>10.3f}")
+        cells = "".join(f"{sum(by_length[k]) / len(by_length[k]):>8.4f}" for k in lengths)
+        print(f"{name[:47]:<48}{sum(right) / len(right):>8.4f}{macro:>8.4f}{cells}{cpu / megabytes:>10.3f}")
     names = list(results)
-    print("\nper language (top-1)")
+    print("per language (top-1)")
     print(f"{'lang':<6}" + "".join(f"{n[:12]:>13}" for n in names))
     for lang in languages:
         print(f"{lang:<6}" + "".join(f"{per_language[n][lang]:>13.2f}" for n in names))
