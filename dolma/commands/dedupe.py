@@ -5,6 +5,8 @@ clustering with MinHash LSH (our ``minhash`` section). Both write attribute file
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -175,6 +177,23 @@ def input_paths(config: Config) -> list[str]:
     return sorted(io.expand_globs(config.documents, "documents"))
 
 
+def _check_disk_space(filter_file: str, nbytes: int) -> None:
+    """A local filter's parts are written in full: one sized beyond the disk (AI2's configs estimate 6e10
+    documents: 128-256 GiB, which dolma fails to allocate) is refused before any work, rather than fill
+    the disk part by part."""
+    if io.is_s3(filter_file):
+        return
+    directory = os.path.dirname(os.path.abspath(filter_file))
+    while not os.path.isdir(directory):
+        directory = os.path.dirname(directory)
+    free = shutil.disk_usage(directory).free
+    if nbytes > free:
+        raise ConfigError(
+            f"bloom_filter: the filter needs {nbytes / 2**20:,.1f} MiB on disk beside {filter_file}, which has "
+            f"{free / 2**20:,.1f} MiB free; lower estimated_doc_count or size_in_bytes, or put the file elsewhere"
+        )
+
+
 def dedupe_name(config: Config, fallback: str | None) -> str:
     name = config.dedupe.name or fallback
     if not name:
@@ -223,6 +242,8 @@ def plan_exact(config: Config, task_memory: int) -> ExactRun:
         bloom.desired_false_positive_rate,
     )
     check_task_memory(bits // 8, task_memory, partitions)
+    if not bloom.read_only:
+        _check_disk_space(bloom.file, bits // 8 * partitions)
     name = dedupe_name(config, spec.attribute_name)
     paths = input_paths(config)
     check_key_selects(spec, paths[0])

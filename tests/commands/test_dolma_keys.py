@@ -69,3 +69,30 @@ def test_dedupe_document_dir_names_the_directory_attributes_replace(tmp_path, ca
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
     assert main(["-c", str(tmp_path / "bad.yaml"), "dedupe", "--overwrite"]) == 2
     assert "must contain a 'documents/' directory" in capsys.readouterr().err
+
+
+def test_a_filter_larger_than_the_free_disk_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    """AI2's doc_dedupe configs estimate 6e10 documents (dolma fails to allocate 256 GiB); ours would write
+    the parts to disk: refused up front, naming the size and the free space (here a disk with 512 KiB free
+    and dolma's minimum filter of 1 MiB)."""
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    write_docs(f"{tmp_path}/documents/000.jsonl.gz", make_docs(5))
+    config = {
+        "documents": [f"{tmp_path}/documents/*.gz"],
+        "dedupe": {"name": "dd", "documents": {"attribute_name": "dup", "key": "$.id"}},
+        "bloom_filter": {
+            "file": str(tmp_path / "f.bin"),
+            "estimated_doc_count": 1000,
+            "desired_false_positive_rate": 1e-6,
+        },
+    }
+    (tmp_path / "dedupe.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(1 << 40, 0, 512 << 10))
+    assert main(["-c", str(tmp_path / "dedupe.yaml"), "dedupe"]) == 2
+    assert "the filter needs 1.0 MiB on disk beside" in capsys.readouterr().err
+    assert not (tmp_path / "f.bin").exists() and not (tmp_path / "attributes").exists()
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(1 << 40, 0, 2 << 20))
+    assert main(["-c", str(tmp_path / "dedupe.yaml"), "dedupe"]) == 0
