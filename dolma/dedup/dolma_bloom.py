@@ -102,6 +102,9 @@ class _AHasher:
     def write_u64(self, value: int) -> None:
         self._update(value)
 
+    def write_u8(self, value: int) -> None:
+        self._update(value)
+
     def write(self, data: bytes) -> None:
         n = len(data)
         self.buffer = ((self.buffer + n) * _MULTIPLE) & _MASK
@@ -132,7 +135,7 @@ def key_hash(seeds: Sequence[int], parts: Sequence[bytes]) -> int:
     hasher.write_u64(len(parts))
     for part in parts:
         hasher.write(part)
-        hasher._update(0xFF)  # str's Hash: the bytes, then a 0xFF byte (write_u8)
+        hasher.write_u8(0xFF)  # str's Hash: its bytes, then a 0xFF byte
     return hasher.finish()
 
 
