@@ -125,7 +125,7 @@ def run_mix(run: MixRun, executor: Executor) -> Outcome:
         entries.append(entry)
     document = manifest.build(mix_identity(config), run.digest, config.seed, entries)
     written = [manifest.write(directory, document) for directory in run.directories]
-    _cleanup(run)
+    remove_work(run)
     return Outcome(
         title="dolma mix",
         headline=f"{len(entries)} stream(s), {sum(len(e['outputs']) for e in entries)} shard(s) written",
@@ -335,8 +335,9 @@ class PublishTask:
         return TaskResult(counters={})
 
 
-def _cleanup(run: MixRun) -> None:
-    """Remove this config's work files (parts, records, staging), never another config's."""
+def remove_work(run: MixRun) -> None:
+    """Remove this config's work files (parts, records, staging), never another config's: at the end of a
+    run, and on a rerun that finds the mix done (a run killed between its manifest and this left them)."""
     for plan in run.plans:
         io.remove_tree(plan.work_dir, up_to=plan.work_dir.split("/_mix_work/", 1)[0])
 

@@ -13,7 +13,7 @@ from dolma.executors import Executor, make_executor
 from dolma.mixers.config import MixConfig
 from dolma.mixers.plan import StreamPlan
 from dolma.mixers.plan import check as check_streams
-from dolma.mixers.run import check_replacing, describe, plan_mix, run_mix, up_to_date
+from dolma.mixers.run import check_replacing, describe, plan_mix, remove_work, run_mix, up_to_date
 from dolma.outcome import print_outcome
 
 Config = MixConfig
@@ -57,6 +57,7 @@ def main(config: MixConfig) -> int:
         return 0
     with locks.hold([locks.for_directory(path) for path in run.directories], "dolma mix"):
         if not execution.overwrite and up_to_date(run):
+            remove_work(run)
             if not execution.quiet:
                 print(
                     "dolma mix: outputs are up to date (their manifest has this config's hash and lists every shard)",

@@ -250,3 +250,20 @@ def test_on_ray_the_pipeline_writes_the_local_pools_bytes(piped, tmp_path, ray_l
     same = [rel for rel in outputs(piped) if rel.endswith((".jsonl.gz", ".npy"))]  # others record the paths
     assert len(same) > 12
     assert {rel: outputs(root)[rel] for rel in same} == {rel: outputs(piped)[rel] for rel in same}
+
+
+def test_a_rerun_that_finds_the_mix_done_removes_work_files_a_kill_left(piped, capsys):
+    """A run killed after the mix's manifest but before its work files were removed: the rerun skips the mix
+    and removes them."""
+    from dolma.mixers.config import MixConfig
+    from dolma.mixers.run import plan_mix
+
+    before = outputs(piped)
+    with inside(piped):
+        work = Path(plan_mix(config.load(MixConfig, "mix.yaml", ["--seed", "7"])).plans[0].work_dir)
+        work.mkdir(parents=True)
+        (work / "000003.done.json").write_text("{}")
+        assert main(["run", "pipeline.yaml"]) == 0
+    assert "outputs are up to date" in capsys.readouterr().err
+    assert not (piped / "mixed" / "_mix_work").exists()
+    assert outputs(piped) == before
