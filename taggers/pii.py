@@ -141,7 +141,8 @@ def candidates(text: str) -> Iterator[tuple[str, int, int, str | None]]:
             yield EMAIL, start, end, None
     for run in _NUMERIC_RUN.finditer(text):
         run_start, run_end = run.span()
-        digits = sum(map(str.isdigit, run.group())) if run_end - run_start >= 10 else 0
+        chunk = run.group()
+        digits = sum(map(str.isdigit, chunk)) if run_end - run_start >= 10 else 0
         if digits >= 7:  # the fewest a phone number has; a card has 12
             cards_found = []
             for match in cards.CANDIDATE.finditer(text, run_start, run_end) if digits >= 12 else ():
@@ -153,8 +154,9 @@ def candidates(text: str) -> Iterator[tuple[str, int, int, str | None]]:
             for start, end, rejection in phones.candidates(text, run_start, run_end):
                 if not any(s < end and start < e for s, e in cards_found):
                     yield PHONE, start, end, rejection
-        for match in _IP.finditer(text, run_start, run_end):
-            yield IP, match.start(), match.end(), ip_rejection(text, *match.span())
+        if chunk.count(".") >= 3:  # what an address needs: most runs (list numbers, code) are skipped here
+            for match in _IP.finditer(text, run_start, run_end):
+                yield IP, match.start(), match.end(), ip_rejection(text, *match.span())
 
 
 def detect(text: str) -> dict[str, list[tuple[int, int]]]:
