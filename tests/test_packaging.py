@@ -25,4 +25,7 @@ def test_wheel_installs_only_the_dolma_package(tmp_path: pathlib.Path) -> None:
     assert "dolma/mixers/run.py" in names
     assert "dolma/taggers/resources/lid.176.ftz" in names
     assert "dolma/configs/mixes/olmo-mix-1124.yaml" in names
+    bundled = {name.split("/", 2)[2] for name in names if name.startswith("dolma/configs/") and "." in name}
+    shipped = {str(p.relative_to(ROOT / "configs")) for p in (ROOT / "configs").rglob("*") if p.is_file()}
+    assert {name for name in shipped if "__pycache__" not in name} <= bundled  # every bundled config ships
     assert any(name.startswith("dolma/configs/sample/documents/") for name in names)
