@@ -42,8 +42,8 @@ def marked(token: str) -> list[int]:
 def main(token: str) -> None:
     sys.stdin.buffer.read()  # returns at end-of-file: the driver has exited or was killed
     deadline = time.monotonic() + GRACE_SECONDS
-    quiet = 0  # a process being started as the driver died appears a moment later: stop after 3 empty scans
-    while quiet < 3 and time.monotonic() < deadline:
+    quiet = 0  # a process being started as the driver died appears a moment later: stop after 1 s of empty scans
+    while quiet < 5 and time.monotonic() < deadline:
         pids = marked(token)
         quiet = 0 if pids else quiet + 1
         for pid in pids:
