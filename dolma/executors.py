@@ -620,6 +620,10 @@ def _start_reaper() -> None:
         )
     )
     os.environ[reaper.VARIABLE] = token
+    # Ray renames its processes (ray::DashboardAgent, ray::IDLE) with a vendored setproctitle that takes the
+    # environment block as room for the title and clears it, token included, unless SPT_NOENV is set: the
+    # agents were then invisible to the reaper and lived 20-30 s after a killed driver.
+    os.environ["SPT_NOENV"] = "1"
 
 
 def _run_on_ray(task: Task) -> tuple[TaskResult, str]:

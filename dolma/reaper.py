@@ -4,8 +4,9 @@ Ray ties its GCS server and raylet to the driver, but the agents the raylet star
 runtime-env agents) poll for their raylet and take 20-30 seconds to notice it died; the issue's rule is that
 nothing of a killed run outlives its driver. So before starting a private Ray the driver starts this
 script as a separate process reading a pipe whose write end only the driver holds, and sets a run token in
-its own environment, which every Ray process it starts inherits. When the driver ends by any means the pipe
-reaches end-of-file and this kills every process carrying the token.
+its own environment, which every Ray process it starts inherits (and keeps: the driver also sets
+``SPT_NOENV``, without which Ray's renaming of its processes clears their environment block). When the driver
+ends by any means the pipe reaches end-of-file and this kills every process carrying the token.
 
 Started by path (``python reaper.py TOKEN``), not as part of the package, so it costs a bare interpreter.
 """
