@@ -286,6 +286,7 @@ def gettext_suite(args: argparse.Namespace) -> None:
     lines = [d.text.replace("\n", " ") for d in docs]
     paragraphs = [d.text[s:e].replace("\n", " ") for d in docs for s, e in paragraph_bounds(d.text)]
     doc_tagger = LanguageId(LanguageId.Params())
+    plain_tagger = LanguageId(LanguageId.Params(close_pairs=False))
     en_tagger = LanguageId(LanguageId.Params(languages=["en"]))
     en_exact = LanguageId(LanguageId.Params(languages=["en"], min_score=5e-6))
     para_tagger = LanguageId(LanguageId.Params(level="paragraph"))
@@ -294,11 +295,15 @@ def gettext_suite(args: argparse.Namespace) -> None:
     model = load_fasttext_module(LID_MODEL)
     print(f"corpus: {len(docs):,} documents, {len(paragraphs):,} paragraphs, {megabytes:.2f} MB, {args.runs} runs")
 
-    mismatches = 0
-    for doc, attributes in zip(docs, doc_tagger.predict_batch(docs), strict=True):
-        (top,) = [k for k in attributes if k.startswith("top_")]
+    mismatches = moved = 0
+    for doc, plain, paired in zip(docs, plain_tagger.predict_batch(docs), doc_tagger.predict_batch(docs), strict=True):
+        (top,) = [k for k in plain if k.startswith("top_")]
         mismatches += top != "top_" + model.predict(doc.text.replace("\n", " "))[0][0].removeprefix("__label__")
-    print(f"tagger top-1 vs fastText per-document predict: {len(docs) - mismatches:,}/{len(docs):,} agree")
+        moved += top not in paired
+    print(
+        f"tagger top-1 (close_pairs: false) vs fastText per-document predict: {len(docs) - mismatches:,}/{len(docs):,} "
+        f"agree; the close-pair rules move {moved:,} of them"
+    )
 
     def per_doc(texts: list[str], k: int = 1) -> Callable[[], None]:
         return lambda: [model.predict(t, k=k) for t in texts]
@@ -327,6 +332,7 @@ def gettext_suite(args: argparse.Namespace) -> None:
                 ("fastText predict, one call per document", per_doc(lines)),
                 ("fastText predict on a list (batches of 256)", as_list(lines)),
                 ("language tagger, predict_batch (top language)", lambda: batched(doc_tagger, docs)),
+                ("language tagger, close_pairs: false", lambda: batched(plain_tagger, docs)),
                 ("language tagger, languages: [en]", lambda: batched(en_tagger, docs)),
                 ("language tagger, languages: [en], min_score: 5e-6", lambda: batched(en_exact, docs)),
                 ("dolma-style: lower-case, k=-1, one call per document", per_doc(lowered, k=-1)),

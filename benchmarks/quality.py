@@ -284,11 +284,15 @@ def our_identifiers() -> dict[str, Identifier]:
         return [labels[t] if t >= 0 else "un" for t in tops]
 
     identifiers: dict[str, Identifier] = {
-        "language (fastText lid.176, the default)": tagger_identifier(LanguageId.Params(), LanguageId),
+        "language (lid.176 + close pairs, the default)": tagger_identifier(LanguageId.Params(), LanguageId),
+        "language, close_pairs: false (lid.176 alone)": tagger_identifier(
+            LanguageId.Params(close_pairs=False), LanguageId
+        ),
         "lid.176 on lower-cased text (dolma's way)": lowered,
         "CLD2 (pycld2)": lambda texts: [cld2_language(t) or "un" for t in texts],
-        "language_langid (langid.py)": tagger_identifier(LanguageLangId.Params(), LanguageLangId),
-        "language_vote (lid.176 + CLD2 + langid.py)": tagger_identifier(LanguageVote.Params(), LanguageVote),
+        "language_langid (langid.py)": tagger_identifier(LanguageLangId.Params(close_pairs=False), LanguageLangId),
+        "language_vote (lid.176 + CLD2 + langid.py + pairs)": tagger_identifier(LanguageVote.Params(), LanguageVote),
+        "language_vote, close_pairs: false": tagger_identifier(LanguageVote.Params(close_pairs=False), LanguageVote),
     }
     identifiers.update(extra_identifiers())
     return identifiers

@@ -4,7 +4,9 @@ The model ships in ``taggers/resources`` under CC BY-SA 3.0 (see ``LICENSE-lid.1
 document (or paragraph) gets its most probable language as the key ``top_<lang>`` with that language's
 probability, so "English with score >= 0.65" (FineWeb's rule) is the filter ``top_en >= 0.65``; the languages
 named in ``languages`` get their probability on every document, as ``<lang>``, whether they win or not.
-Prediction runs in numpy (:mod:`taggers.fasttext_numpy`): the same top language as fastText's ``predict``.
+Prediction runs in numpy (:mod:`taggers.fasttext_numpy`): the same top language as fastText's ``predict``,
+except where the close-pair rules of :mod:`taggers.close_pairs` name the small language of a pair lid.176
+confuses (``close_pairs: false`` turns them off).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import importlib.resources
 from collections.abc import Sequence
 
 from dolma.taggers.classifiers import Classifier, Level, check_labels, load_fasttext, model_labels, predict_levels
+from dolma.taggers.close_pairs import refine_tops
 
 from dolma import Document, Span, Tagger, TaggerParams, io, tagger
 from dolma.errors import ConfigError
@@ -44,6 +47,11 @@ class LanguageId(Tagger):
         """Language codes (e.g. [en]) whose probability is emitted on every document, as key <lang>."""
         model_path: str | None = None
         """Another fastText language-ID model, local or s3:// (default: the bundled lid.176.ftz)."""
+        close_pairs: bool = True
+        """Second opinion on the close pairs lid.176 cannot separate (Maithili read as Hindi, Limburgish as
+        Dutch, Bosnian as Croatian, Aragonese and Asturian as Spanish, Interlingua as Latin or Italian): marker
+        words of the small language move the top key to it, scored with the markers' share (see
+        taggers/close_pairs.py). false: the top language is always lid.176's."""
         min_score: float = DEFAULT_MIN_SCORE
         """Chosen languages scoring below this are written as 0 (fastText's prediction threshold). 5e-6 keeps
         every score down to the 5 stored decimals; the bundled model is predicted in numpy, where it costs little
@@ -82,7 +90,10 @@ class LanguageId(Tagger):
 
     def predict_batch(self, docs: Sequence[Document]) -> list[dict[str, list[Span]]]:
         level, threshold = self.params.level, self.params.min_score
-        return predict_levels(self.model, docs, level, self.k, threshold, self.columns, self._spans)
+        results = predict_levels(self.model, docs, level, self.k, threshold, self.columns, self._spans)
+        if self.params.close_pairs:
+            results = [refine_tops(doc.text, out) for doc, out in zip(docs, results, strict=True)]
+        return results
 
     def predict(self, doc: Document) -> dict[str, list[Span]]:
         return self.predict_batch([doc])[0]

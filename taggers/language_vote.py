@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dolma.taggers.classifiers import Level, fasttext_line, model_labels, units
+from dolma.taggers.close_pairs import refine_tops
 from dolma.taggers.language import load_language_model
 
 from dolma import Document, Span, Tagger, TaggerParams, tagger
@@ -92,23 +93,31 @@ def _unit_texts(docs: Sequence[Document], level: str) -> tuple[list[list[tuple[i
     return plan, texts
 
 
-def _emit(docs: Sequence[Document], plan: list[list[tuple[int, int, str]]], results: list[tuple[str | None, float]]):
+def _emit(
+    docs: Sequence[Document],
+    plan: list[list[tuple[int, int, str]]],
+    results: list[tuple[str | None, float]],
+    close_pairs: bool,
+) -> list[dict[str, list[Span]]]:
     out: list[dict[str, list[Span]]] = []
     at = 0
-    for _doc, spans in zip(docs, plan, strict=True):
+    for doc, spans in zip(docs, plan, strict=True):
         attributes: dict[str, list[Span]] = {}
         for start, end, prefix in spans:
             top, score = results[at]
             at += 1
             if top is not None:
                 attributes.setdefault(f"{prefix}top_{top}", []).append((start, end, score))
-        out.append(attributes)
+        out.append(refine_tops(doc.text, attributes) if close_pairs else attributes)
     return out
 
 
 class _LevelParams(TaggerParams):
     level: Level = "document"
     """document: key top_<lang> over the whole text; paragraph: paragraph_top_<lang> per paragraph; both."""
+    close_pairs: bool = True
+    """Second opinion on close pairs no identifier here separates (Maithili/Hindi, Limburgish/Dutch,
+    Bosnian/Croatian, Aragonese and Asturian/Spanish, Interlingua/Latin...): see taggers/close_pairs.py."""
 
 
 @tagger("language_langid")
@@ -127,7 +136,7 @@ class LanguageLangId(Tagger):
 
     def predict_batch(self, docs: Sequence[Document]) -> list[dict[str, list[Span]]]:
         plan, texts = _unit_texts(docs, self.params.level)
-        return _emit(docs, plan, [self.langid.language(text) for text in texts])
+        return _emit(docs, plan, [self.langid.language(text) for text in texts], self.params.close_pairs)
 
     def predict(self, doc: Document) -> dict[str, list[Span]]:
         return self.predict_batch([doc])[0]
@@ -169,7 +178,7 @@ class LanguageVote(Tagger):
                 results.append((fasttext, 1.0))
             else:
                 results.append(vote(fasttext, cld2, self.langid.language(text)[0]))
-        return _emit(docs, plan, results)
+        return _emit(docs, plan, results, self.params.close_pairs)
 
     def predict(self, doc: Document) -> dict[str, list[Span]]:
         return self.predict_batch([doc])[0]
