@@ -8,7 +8,7 @@ end. After every kill and every rerun it checks that:
 - every file under a final name is complete: equal to the reference's file of that name, byte for byte
   (a partial file would differ);
 - no process of the killed run outlives its driver (after a grace period; found by an environment token
-  the driver and everything it starts inherit);
+  the driver and everything it starts inherit, and as the driver's descendants when it was killed);
 - after the rerun, the outputs are the reference's, byte for byte, and nothing else is left (no temporary
   files; bookkeeping such as run locks and config records aside).
 
@@ -37,13 +37,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from dolma.reaper import descendants, start_time  # noqa: E402
+
 BOOKKEEPING = (".dolma-lock", ".dolma-run.json")
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma".split()
 
 
 def make_corpus(root: Path, shards: int, per_shard: int, seed: int = 0) -> None:
     """Shards with exact duplicates, near duplicates and unique documents, written with the toolkit."""
-    sys.path.insert(0, str(ROOT))
     from dolma import io
 
     rng = random.Random(seed)
@@ -210,10 +212,12 @@ def kill_once(
     ended = None
     while time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)
+    tree: dict[int, str] = {}
     if proc.poll() is not None:
         figures.finished_before_kill += 1
         ended = time.monotonic() - started
     else:
+        tree = descendants([proc.pid])  # also found if a process wipes its environment (Ray's renaming did)
         workers = _workers(proc.pid, token, executor)
         if workers and rng.random() < 0.5:
             os.kill(rng.choice(workers), signal.SIGKILL)
@@ -228,16 +232,24 @@ def kill_once(
             proc.kill()
             proc.wait()
             figures.killed_driver += 1
+
+    def alive() -> list[int]:
+        return sorted(set(_processes_with(token)) | {pid for pid, t in tree.items() if start_time(pid) == t})
+
     end = time.monotonic() + grace
-    while _processes_with(token) and time.monotonic() < end:
+    while alive() and time.monotonic() < end:
         time.sleep(0.1)
-    survivors = _processes_with(token)
+    survivors = alive()
     if survivors:
         figures.orphans += 1
         names = [_command_line(pid) for pid in survivors]
         where = f"{pipeline.name}/{executor}"
         figures.failures.append(f"{where}: {len(survivors)} process(es) outlived the driver: {names}")
-        _reap(token)
+        for pid in survivors:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
     now = snapshot(root, pipeline)  # stage files of unfinished runs are not final names: only the reference's are
     partial = [rel for rel, digest in now.items() if rel in reference and reference[rel] != digest]
     if partial:

@@ -352,6 +352,33 @@ HELIPORT_CODES = dict(
 and Malay with Indonesian (``msa``, read as ``ms``), and not Aragonese, Asturian, Limburgish or Maithili."""
 
 
+def close_pair_false_moves() -> None:
+    """Precision of the close-pair rules where any move is wrong: every gettext catalogue of a language the
+    rules may move away from (Hindi, Dutch, Croatian, Spanish, Italian...), its messages one by one and joined
+    40 at a time per program, each given the right answer; a move to the small language is a false move."""
+    from dolma.taggers.close_pairs import RULES, refine
+
+    neighbours = sorted({n for rule in RULES for n in rule.neighbours})
+    print("\n== close-pair rules: false moves on text of the neighbour languages (all their catalogues) ==")
+    print(f"{'lang':<6}{'documents':>11}{'moved':>7}{'messages':>10}{'moved':>7}")
+    totals = [0, 0, 0, 0]
+    for lang in neighbours:
+        programs = language_set.pools().get(lang, {})
+        messages = [m for program in programs.values() for m in program]
+        documents = ["\n".join(ms[i : i + 40]) for ms in programs.values() for i in range(0, len(ms), 40)]
+        if not messages:
+            continue
+        row = [
+            len(documents),
+            sum(refine(lang, d) is not None for d in documents),
+            len(messages),
+            sum(refine(lang, m) is not None for m in messages),
+        ]
+        totals = [t + r for t, r in zip(totals, row, strict=True)]
+        print(f"{lang:<6}{row[0]:>11,}{row[1]:>7,}{row[2]:>10,}{row[3]:>7,}")
+    print(f"{'all':<6}{totals[0]:>11,}{totals[1]:>7,}{totals[2]:>10,}{totals[3]:>7,}")
+
+
 def minhash_section() -> None:
     """MinHash precision and recall by Jaccard bucket, from benchmarks/minhash_quality.py (its own section)."""
     try:
@@ -378,6 +405,7 @@ def main() -> None:
         pii_section(args.pii_docs, peer)
     if not args.no_language:
         language_section(our_identifiers(), peer)
+        close_pair_false_moves()
     if not args.no_minhash:
         minhash_section()
 

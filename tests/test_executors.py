@@ -11,6 +11,7 @@ from dolma.cli import main
 from dolma.errors import InputError
 from dolma.execution import Execution
 from dolma.executors import TaskResult, make_executor
+from dolma.reaper import descendants, start_time
 from tests.commands.test_tag import PLUGIN, corpus
 
 
@@ -121,7 +122,7 @@ def test_pool_workers_serve_every_stage_and_stop_on_close(tmp_path):
         pids = {int(key.split()[1]) for key in first.counters}
         assert len(pids) == 2 and os.getpid() not in pids
         assert {int(key.split()[1]) for key in second.counters} == pids
-    assert not any(_start_time(pid) for pid in pids)
+    assert not any(start_time(pid) for pid in pids)
 
 
 def test_a_failure_keeps_completed_shards_and_raises(tmp_path):
@@ -240,7 +241,7 @@ def test_workers_die_with_a_killed_driver(tmp_path, kind):
         assert time.monotonic() < deadline and driver.poll() is None
         time.sleep(0.1)
     time.sleep(0.5)  # Ray: the agents' renaming is under way by now
-    started = {pid: _start_time(pid) for pid in set(_marked(mark)) | _descendants(driver.pid)}
+    started = {pid: start_time(pid) for pid in _marked(mark)} | descendants([driver.pid])
     names = _names(list(started))
     assert len(started) >= 3, names  # the driver's workers (and on Ray, its GCS, raylet and agents)
     if kind == "ray":
@@ -248,40 +249,9 @@ def test_workers_die_with_a_killed_driver(tmp_path, kind):
     driver.send_signal(signal.SIGKILL)
     driver.wait()
     deadline = time.monotonic() + 10  # the reaper kills all at its first scan; Ray's agents alone took up to 30 s
-    while alive := sorted(set(_marked(mark)) | {p for p, t in started.items() if t and _start_time(p) == t}):
+    while alive := sorted(set(_marked(mark)) | {p for p, t in started.items() if t and start_time(p) == t}):
         assert time.monotonic() < deadline, f"{len(alive)} process(es) outlived their driver: {_names(alive)}"
         time.sleep(0.1)
-
-
-def _descendants(root: int) -> set[int]:
-    """Live processes below ``root`` in the process tree."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    ppid = int(fh.read().rpartition(")")[2].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    found: set[int] = set()
-    todo = [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def _start_time(pid: int) -> str | None:
-    """When ``pid`` started (so a reused pid is not taken for it), None when it is gone or a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return None if fields[0] == "Z" else fields[19]
 
 
 def _names(pids: list[int]) -> list[str]:
@@ -302,7 +272,7 @@ def _marked(mark: str) -> list[int]:
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/environ", "rb") as fh:
-                    if f"DOLMA_TEST_MARK={mark}".encode() in fh.read().split(b"\0") and _start_time(int(entry)):
+                    if f"DOLMA_TEST_MARK={mark}".encode() in fh.read().split(b"\0") and start_time(int(entry)):
                         found.append(int(entry))
             except OSError:
                 continue
