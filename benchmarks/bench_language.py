@@ -290,6 +290,7 @@ def gettext_suite(args: argparse.Namespace) -> None:
     en_tagger = LanguageId(LanguageId.Params(languages=["en"]))
     en_exact = LanguageId(LanguageId.Params(languages=["en"], min_score=5e-6))
     para_tagger = LanguageId(LanguageId.Params(level="paragraph"))
+    para_plain = LanguageId(LanguageId.Params(level="paragraph", close_pairs=False))
     para_en = LanguageId(LanguageId.Params(level="paragraph", languages=["en"]))
     para_en_exact = LanguageId(LanguageId.Params(level="paragraph", languages=["en"], min_score=5e-6))
     model = load_fasttext_module(LID_MODEL)
@@ -346,6 +347,7 @@ def gettext_suite(args: argparse.Namespace) -> None:
                 ("fastText predict, one call per paragraph", per_doc(paragraphs)),
                 ("fastText predict on a list (batches of 256)", as_list(paragraphs)),
                 ("language tagger, level: paragraph", lambda: batched(para_tagger, docs)),
+                ("language tagger, level: paragraph, close_pairs: false", lambda: batched(para_plain, docs)),
                 ("language tagger, paragraph, languages: [en]", lambda: batched(para_en, docs)),
                 ("language tagger, paragraph, [en], min_score: 5e-6", lambda: batched(para_en_exact, docs)),
                 *peer_rows.get("paragraph", []),
