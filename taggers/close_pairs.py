@@ -13,7 +13,6 @@ moves on every gettext catalogue of the neighbour languages here): benchmarks/RE
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass
 
 from dolma import Span
@@ -137,22 +136,24 @@ def refine(answer: str, text: str) -> tuple[str, float] | None:
         return None
     lowered = _PUNCTUATION.sub(" ", text.lower())
     words = lowered.split()
-    counts = Counter(words)  # the rules look their few words up here rather than scan every word
+    seen = set(words)  # intersected with each rule's word sets in C; most texts share no marker with any rule
     joined = ""
     best: tuple[str, float] | None = None
     most = 0
     for rule in rules:
-        found = {w: counts[w] for w in rule.words if w in counts}
+        found = {w: words.count(w) for w in seen & rule.words}
         if any(ending in lowered for ending in rule.endings):  # a substring search first: most texts have none
-            found.update((w, n) for w, n in counts.items() if w.endswith(rule.endings))
-        theirs = sum(counts[w] for w in rule.against if w in counts)
-        if rule.phrases or rule.against_phrases:
+            found.update((w, words.count(w)) for w in seen if w.endswith(rule.endings))
+        if any(phrase in lowered for phrase in rule.phrases):
             joined = joined or f" {' '.join(words)} "
             found.update((p, n) for p in rule.phrases if (n := joined.count(f" {p} ")))
-            theirs += sum(joined.count(f" {p} ") for p in rule.against_phrases)
         ours = sum(found.values())
         if ours <= most or (ours < 3 and len(found) < 2):  # one word twice can be a loan or a name
             continue
+        theirs = sum(words.count(w) for w in seen & rule.against)
+        if rule.against_phrases:
+            joined = joined or f" {' '.join(words)} "
+            theirs += sum(joined.count(f" {p} ") for p in rule.against_phrases)
         if ours > theirs:
             best, most = (rule.language, round(ours / (ours + theirs), 5)), ours
     return best
