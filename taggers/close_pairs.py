@@ -1,6 +1,7 @@
 """Second opinion for close pairs no statistical identifier here separates: a regional or minority language
 read as its large neighbour (Maithili as Hindi, Limburgish as Dutch, Bosnian as Croatian, Aragonese and
-Asturian as Spanish, Interlingua as Latin, Spanish or Italian).
+Asturian as Spanish, Interlingua as Latin, Spanish or Italian), and two pairs read either way (Malay and
+Indonesian, Norwegian Nynorsk and Bokmål; Croatian read as Bosnian too).
 
 Each rule names words, endings and word pairs of the small language's standard written form that its
 neighbours do not write (from their grammars, not learnt from data), and the neighbours' own common words. A
@@ -21,7 +22,7 @@ from dolma import Span
 @dataclass(frozen=True)
 class Rule:
     language: str
-    """The small language the rule can answer."""
+    """The language the rule can answer (the small one of a pair, or either of a pair read both ways)."""
     neighbours: frozenset[str]
     """Answers of the identifiers the rule may replace."""
     words: frozenset[str]
@@ -104,6 +105,56 @@ RULES = (
         "vreme mesto uvek primeniti reč posle deo",
         "da li, ne mogu da, ne može da, treba da, mora da, želite da, možete da",
         "je li, želite li, možete li, ne mogu se, nije moguće",
+    ),
+    # Croatian read as Bosnian (the reverse of the rule above): Croatian's tko/tisuća/povijest/tjedan and its
+    # computing words ispis/pisač/postavke/spremiti/odabrati/izbornik, and "je li", "želite li".
+    _rule(
+        "hr",
+        "bs",
+        "tko tisuća tisuće povijest tjedan tjedna ispis ispisa ispiši pisač pisača postavke postavki spremi "
+        "spremiti spremanje odaberite odabrati odabir izbornik izbornika osigurati pogreška pogreške",
+        "",
+        "obezbjediti obezbijediti sačuvati sačuvaj izaberite izaberi izabrati hiljada hiljade historija sedmica "
+        "fajl fajla štampa štampe štampač štampača podešavanja podešavanje tabela tabele tabeli",
+        "je li, želite li, možete li",
+        "da li, ne mogu da, ne može da, treba da, mora da, želite da, možete da",
+    ),
+    # Malay and Indonesian, each read as the other: Malay fail/sila/cuba/kerana/bahawa/tetingkap/padam/
+    # ralat/pautan/lalai/mesej/perisian where Indonesian writes berkas/silakan/coba/bisa/karena/bahwa/jendela/
+    # hapus/galat/tautan/bawaan/pesan/perangkat lunak.
+    _rule(
+        "ms",
+        "id",
+        "fail sila cuba kerana bahawa sahaja tetingkap padam ralat pautan lalai mesej perisian kemaskini "
+        "pelayan papar semasa laluan",
+        "",
+        "berkas silakan coba bisa karena bahwa saja jendela hapus galat kesalahan tautan bawaan pesan perangkat "
+        "peladen tampilkan perbarui unduh sandi",
+    ),
+    _rule(
+        "id",
+        "ms",
+        "berkas silakan coba bisa karena bahwa saja jendela hapus galat tautan bawaan pesan perangkat peladen "
+        "tampilkan perbarui unduh sandi",
+        "",
+        "fail sila cuba kerana bahawa sahaja tetingkap padam ralat pautan lalai mesej perisian kemaskini "
+        "pelayan papar semasa laluan",
+    ),
+    # Norwegian Nynorsk read as Bokmål (lid.176's no): ikkje/eg/kva/korleis/ein/eit/berre/frå/noko/mykje/vere
+    # where Bokmål writes ikke/jeg/hva/hvordan/en/et/bare/fra/noe/mye/være; and the reverse.
+    _rule(
+        "nn",
+        "no da",
+        "ikkje eg kva korleis kvifor ein eit berre frå noko mykje heile vere vore medan dei ho eigen eigne",
+        "",
+        "ikke jeg hva hvordan hvorfor en et bare fra noe mye hele være vært mens de hun egen egne",
+    ),
+    _rule(
+        "no",
+        "nn",
+        "ikke jeg hva hvordan hvorfor en et bare fra noe mye hele være vært mens hun egen egne",
+        "",
+        "ikkje eg kva korleis kvifor ein eit berre frå noko mykje heile vere vore medan dei ho eigen eigne",
     ),
     # Interlingua: article le, pro "for", necun, esser, anque, iste, tote, omne, nulle, plure, multe, tamben,
     # alicun, and a few words of its computing vocabulary (fenestra, seliger, deler). Not alcun, impossibile

@@ -49,9 +49,9 @@ class LanguageId(Tagger):
         """Another fastText language-ID model, local or s3:// (default: the bundled lid.176.ftz)."""
         close_pairs: bool = True
         """Second opinion on the close pairs lid.176 cannot separate (Maithili read as Hindi, Limburgish as
-        Dutch, Bosnian as Croatian, Aragonese and Asturian as Spanish, Interlingua as Latin or Italian): marker
-        words of the small language move the top key to it, scored with the markers' share (see
-        taggers/close_pairs.py). false: the top language is always lid.176's."""
+        Dutch, Bosnian as Croatian, Aragonese and Asturian as Spanish, Interlingua as Latin or Italian, Malay
+        and Indonesian, Nynorsk and Bokmål): marker words of the other language move the top key to it, scored
+        with the markers' share (see taggers/close_pairs.py). false: the top language is always lid.176's."""
         min_score: float = DEFAULT_MIN_SCORE
         """Chosen languages scoring below this are written as 0 (fastText's prediction threshold). 5e-6 keeps
         every score down to the 5 stored decimals; the bundled model is predicted in numpy, where it costs little

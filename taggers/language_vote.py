@@ -117,7 +117,8 @@ class _LevelParams(TaggerParams):
     """document: key top_<lang> over the whole text; paragraph: paragraph_top_<lang> per paragraph; both."""
     close_pairs: bool = True
     """Second opinion on close pairs no identifier here separates (Maithili/Hindi, Limburgish/Dutch,
-    Bosnian/Croatian, Aragonese and Asturian/Spanish, Interlingua/Latin...): see taggers/close_pairs.py."""
+    Bosnian/Croatian, Aragonese and Asturian/Spanish, Interlingua/Latin, Malay/Indonesian, Nynorsk/Bokmål):
+    see taggers/close_pairs.py."""
 
 
 @tagger("language_langid")

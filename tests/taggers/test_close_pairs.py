@@ -1,5 +1,6 @@
 """Close-pair rules: the small language's marker words move a neighbour's answer, the neighbour's own text
-stays put, and both language taggers apply the rules unless ``close_pairs: false``."""
+stays put (pairs read either way, Malay/Indonesian and Croatian/Bosnian, both ways), and both language
+taggers apply the rules unless ``close_pairs: false``."""
 
 from __future__ import annotations
 
@@ -44,6 +45,30 @@ PAIRS = [
         "No se pudo abrir el fichero para leer la configuración del programa.",
     ),
     (
+        "hr",
+        "bs",
+        "Želite li spremiti promjene prije zatvaranja? Odaberite pisač za ispis.",
+        "Da li želite da sačuvate izmjene prije zatvaranja? Izaberite štampač.",
+    ),
+    (
+        "ms",
+        "id",
+        "Sila cuba lagi kerana fail tidak dapat dibuka dalam tetingkap ini.",
+        "Silakan coba lagi karena berkas tidak dapat dibuka di jendela ini.",
+    ),
+    (
+        "id",
+        "ms",
+        "Silakan coba lagi karena berkas tidak dapat dibuka di jendela ini.",
+        "Sila cuba lagi kerana fail tidak dapat dibuka dalam tetingkap ini.",
+    ),
+    (
+        "nn",
+        "no",
+        "Eg kan ikkje opne fila fordi ho berre er lesbar.",
+        "Jeg kan ikke åpne filen fordi den bare er lesbar.",
+    ),
+    (
         "ia",
         "it",
         "Le file non pote esser aperite pro leger le configuration del programma.",
@@ -59,7 +84,7 @@ def test_markers_move_the_neighbours_answer_and_its_own_text_stays(
     moved = refine(neighbour, ours)
     assert moved is not None and moved[0] == small and 0.5 < moved[1] <= 1.0
     assert refine(neighbour, theirs) is None
-    assert refine(small, ours) is None  # the small language's own answer is never touched
+    assert refine(small, ours) is None  # an answer already right stays
 
 
 def test_one_marker_is_not_enough_and_the_neighbours_words_outvote() -> None:
