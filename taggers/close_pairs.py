@@ -193,9 +193,9 @@ def refine(answer: str, text: str) -> tuple[str, float] | None:
     most = 0
     for rule in rules:
         found = {w: words.count(w) for w in seen & rule.words}
-        if any(ending in lowered for ending in rule.endings):  # a substring search first: most texts have none
+        if rule.endings and any(ending in lowered for ending in rule.endings):  # a substring search first
             found.update((w, words.count(w)) for w in seen if w.endswith(rule.endings))
-        if any(phrase in lowered for phrase in rule.phrases):
+        if rule.phrases and any(phrase in lowered for phrase in rule.phrases):
             joined = joined or f" {' '.join(words)} "
             found.update((p, n) for p in rule.phrases if (n := joined.count(f" {p} ")))
         ours = sum(found.values())
@@ -219,8 +219,11 @@ def refine_tops(text: str, attributes: dict[str, list[Span]]) -> dict[str, list[
     out: dict[str, list[Span]] = {}
     for key, spans in attributes.items():
         prefix, found, language = parts[key]
+        if not found or language not in _RULES_FOR:
+            out.setdefault(key, []).extend(spans)
+            continue
         for start, end, score in spans:
-            moved = refine(language, text[start:end]) if found and language in _RULES_FOR else None
+            moved = refine(language, text[start:end])
             target, value = (key, score) if moved is None else (f"{prefix}top_{moved[0]}", moved[1])
             out.setdefault(target, []).append((start, end, value))
     for spans in out.values():
