@@ -38,7 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from dolma.reaper import descendants, start_time  # noqa: E402
+from dolma.reaper import descendants, marked, start_time  # noqa: E402
 
 BOOKKEEPING = (".dolma-lock", ".dolma-run.json")
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma".split()
@@ -129,20 +129,7 @@ def _environment(token: str) -> dict[str, str]:
 
 def _processes_with(token: str) -> list[int]:
     """Live processes whose environment holds ``token`` (the driver, its workers, a Ray it started)."""
-    found = []
-    needle = f"DOLMA_KILL_LOOP_TOKEN={token}".encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                if needle in fh.read().split(b"\0"):
-                    with open(f"/proc/{entry}/stat", "rb") as st:
-                        if st.read().split(b") ")[-1][:1] != b"Z":
-                            found.append(int(entry))
-        except OSError:
-            continue
-    return found
+    return marked(token, "DOLMA_KILL_LOOP_TOKEN")
 
 
 def _workers(driver: int, token: str, executor: str) -> list[int]:

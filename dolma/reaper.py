@@ -26,16 +26,16 @@ VARIABLE = "DOLMA_PRIVATE_RAY"
 GRACE_SECONDS = 10.0
 
 
-def marked(token: str) -> list[int]:
-    """Live processes of this user whose environment holds the token."""
-    needle = f"{VARIABLE}={token}".encode()
+def marked(token: str, variable: str = VARIABLE) -> list[int]:
+    """Live processes of this user (zombies left out) whose environment sets ``variable`` to ``token``."""
+    needle = f"{variable}={token}".encode()
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
             continue
         try:
             with open(f"/proc/{entry}/environ", "rb") as fh:
-                if needle in fh.read().split(b"\0"):
+                if needle in fh.read().split(b"\0") and _stat(entry) is not None:
                     found.append(int(entry))
         except OSError:  # gone meanwhile, or another user's
             continue

@@ -28,7 +28,7 @@ class Rule:
     words: frozenset[str]
     """Words of the small language its neighbours do not write."""
     endings: tuple[str, ...]
-    """Word endings of the small language its neighbours do not write (a word counts once)."""
+    """Word endings of the small language its neighbours do not write (a word ending in two counts once)."""
     against: frozenset[str]
     """Common words of the neighbours the small language does not write."""
     phrases: tuple[str, ...] = ()

@@ -11,7 +11,7 @@ from dolma.cli import main
 from dolma.errors import InputError
 from dolma.execution import Execution
 from dolma.executors import TaskResult, make_executor
-from dolma.reaper import descendants, start_time
+from dolma.reaper import descendants, marked, start_time
 from tests.commands.test_tag import PLUGIN, corpus
 
 
@@ -241,15 +241,16 @@ def test_workers_die_with_a_killed_driver(tmp_path, kind):
         assert time.monotonic() < deadline and driver.poll() is None
         time.sleep(0.1)
     time.sleep(0.5)  # Ray: the agents' renaming is under way by now
-    started = {pid: start_time(pid) for pid in _marked(mark)} | descendants([driver.pid])
+    started = {pid: start_time(pid) for pid in marked(mark, "DOLMA_TEST_MARK")} | descendants([driver.pid])
     names = _names(list(started))
     assert len(started) >= 3, names  # the driver's workers (and on Ray, its GCS, raylet and agents)
     if kind == "ray":
         assert any("DashboardAgent" in name for name in names), names
     driver.send_signal(signal.SIGKILL)
     driver.wait()
-    deadline = time.monotonic() + 10  # the reaper kills all at its first scan; Ray's agents alone took up to 30 s
-    while alive := sorted(set(_marked(mark)) | {p for p, t in started.items() if t and start_time(p) == t}):
+    deadline = time.monotonic() + 5  # the reaper kills all at its first scan; Ray's agents alone took 2-30 s
+    tracked = {p for p, t in started.items() if t}
+    while alive := sorted(set(marked(mark, "DOLMA_TEST_MARK")) | {p for p in tracked if start_time(p) == started[p]}):
         assert time.monotonic() < deadline, f"{len(alive)} process(es) outlived their driver: {_names(alive)}"
         time.sleep(0.1)
 
@@ -263,20 +264,6 @@ def _names(pids: list[int]) -> list[str]:
         except OSError:
             names.append(f"{pid} (gone)")
     return names
-
-
-def _marked(mark: str) -> list[int]:
-    """Live processes started under the test's environment mark."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/environ", "rb") as fh:
-                    if f"DOLMA_TEST_MARK={mark}".encode() in fh.read().split(b"\0") and start_time(int(entry)):
-                        found.append(int(entry))
-            except OSError:
-                continue
-    return found
 
 
 class _Env:

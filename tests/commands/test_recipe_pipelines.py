@@ -35,22 +35,22 @@ def first(attributes: dict, key: str) -> float | None:
 
 
 @pytest.fixture(scope="module")
-def dolma_v1_6(tmp_path_factory) -> tuple[Path, Path]:
+def dolma_v1_6(tmp_path_factory) -> tuple[Path, dict, dict, dict]:
+    """The sample run through the dolma-v1_6 pipeline: its corpus, documents, dolma_v1_6 tags and mix by id."""
     root = tmp_path_factory.mktemp("dolma-v1_6")
     corpus = corpus_copy(root)
     args = ["run", str(PIPELINES / "dolma-v1_6-web.yaml"), "--vars.corpus", str(corpus), "--vars.output",
             str(root / "out"), "--vars.expected_paragraphs", "100000", "--vars.expected_documents", "10000",
             "--settings.processes", "2"]  # fmt: skip
     assert main(args) == 0
-    return corpus, root / "out"
+    docs = rows_by_id(f"{corpus}/documents/*/*.jsonl.gz")
+    tags = {i: row["attributes"] for i, row in rows_by_id(f"{corpus}/attributes/dolma_v1_6/*/*.jsonl.gz").items()}
+    return corpus, docs, tags, rows_by_id(f"{root}/out/mix/*.jsonl.gz")
 
 
 def test_dolma_v1_6_drops_rule_failures_non_english_and_duplicate_documents(dolma_v1_6):
-    corpus, out = dolma_v1_6
-    docs = rows_by_id(f"{corpus}/documents/*/*.jsonl.gz")
-    tags = {i: row["attributes"] for i, row in rows_by_id(f"{corpus}/attributes/dolma_v1_6/*/*.jsonl.gz").items()}
+    corpus, docs, tags, mixed = dolma_v1_6
     dups = rows_by_id(f"{corpus}/attributes/dedupe_docs/*/*.jsonl.gz")
-    mixed = rows_by_id(f"{out}/mix/*.jsonl.gz")
     assert 0 < len(mixed) < len(docs)
 
     def fails(attrs: dict) -> list[str]:
@@ -74,11 +74,8 @@ def test_dolma_v1_6_drops_rule_failures_non_english_and_duplicate_documents(dolm
 
 
 def test_dolma_v1_6_masks_pii_and_deletes_duplicate_paragraphs_and_unpunctuated_lines(dolma_v1_6):
-    corpus, out = dolma_v1_6
-    docs = rows_by_id(f"{corpus}/documents/*/*.jsonl.gz")
-    tags = {i: row["attributes"] for i, row in rows_by_id(f"{corpus}/attributes/dolma_v1_6/*/*.jsonl.gz").items()}
+    corpus, docs, tags, mixed = dolma_v1_6
     paragraphs = rows_by_id(f"{corpus}/attributes/dedupe_paragraphs/*/*.jsonl.gz")
-    mixed = rows_by_id(f"{out}/mix/*.jsonl.gz")
     masked = 0
     for doc_id, row in mixed.items():
         text = docs[doc_id]["text"]
